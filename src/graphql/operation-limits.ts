@@ -1,0 +1,42 @@
+import depthLimit from 'graphql-depth-limit';
+import { getNamedType, GraphQLError, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql';
+import { fieldExtensionsEstimator, getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
+import { DEFAULT_PAGE_SIZE } from '../db/pagination';
+
+export interface OperationLimits {
+  maxDepth: number;
+  maxComplexity: number;
+}
+
+/** A connection field costs its page size times what each node costs. */
+const connectionEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+  if (!getNamedType(field.type).name.endsWith('Connection')) return undefined;
+  const first = typeof args.first === 'number' ? args.first : DEFAULT_PAGE_SIZE;
+  return 1 + first * Math.max(childComplexity, 1);
+};
+
+export function depthLimitRule(limits: OperationLimits): ValidationRule {
+  return depthLimit(limits.maxDepth);
+}
+
+/** Refuses an operation whose estimated cost is above the limit (code QUERY_TOO_COMPLEX). */
+export function checkComplexity(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  variables: Record<string, unknown> | undefined,
+  operationName: string | undefined,
+  limits: OperationLimits,
+): void {
+  const complexity = getComplexity({
+    schema,
+    query: document,
+    variables,
+    operationName,
+    estimators: [fieldExtensionsEstimator(), connectionEstimator, simpleEstimator({ defaultComplexity: 1 })],
+  });
+  if (complexity > limits.maxComplexity) {
+    throw new GraphQLError(`Operation is too complex: ${complexity} > ${limits.maxComplexity}. Ask for fewer items or fields.`, {
+      extensions: { code: 'QUERY_TOO_COMPLEX', complexity, maxComplexity: limits.maxComplexity },
+    });
+  }
+}

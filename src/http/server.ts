@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import cors from 'cors';
+import express from 'express';
+import { GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { bearerToken, type Principal } from '../auth/principal';
+import type { Config } from '../config/config';
+import { EntityLoaders } from '../db/entity-loaders';
+import type { DataSource } from 'typeorm';
+import { AppError, ErrorCode } from '../errors';
+import type { RequestContext } from '../graphql/context';
+import { checkComplexity, depthLimitRule, type OperationLimits } from '../graphql/operation-limits';
+import type { ServiceMetrics } from '../observability/prometheus';
+import type { ApiKeyService } from '../services/api-key.service';
+import type { Readiness } from './readiness';
+
+export interface HttpServerDependencies {
+  config: Config;
+  logger: Logger;
+  schema: GraphQLSchema;
+  dataSource: DataSource;
+  apiKeys: ApiKeyService;
+  readiness: Readiness;
+  metrics: ServiceMetrics;
+}
+
+export interface RunningHttpServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Codes our own errors and graphql-js / Apollo use for expected failures. */
+function isExpectedError(error: unknown): boolean {
+  return error instanceof AppError || (error instanceof GraphQLError && typeof error.extensions.code === 'string' && error.extensions.code !== ErrorCode.INTERNAL_SERVER_ERROR);
+}
+
+function formatError(logger: Logger, exposeStackTraces: boolean) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+    if (isExpectedError(original) || (formatted.extensions?.code && formatted.extensions.code !== ErrorCode.INTERNAL_SERVER_ERROR)) {
+      return formatted;
+    }
+    logger.error({ err: original, path: formatted.path }, 'unexpected error while resolving');
+    if (exposeStackTraces) return formatted;
+    return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+  };
+}
+
+function operationPlugin(deps: HttpServerDependencies, limits: OperationLimits): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart() {
+      const started = process.hrtime.bigint();
+      return {
+        async didResolveOperation({ request, document, schema }) {
+          checkComplexity(schema, document, request.variables, request.operationName, limits);
+        },
+        async willSendResponse({ contextValue, operation, errors, operationName }) {
+          const outcome = errors?.length ? 'error' : 'ok';
+          deps.metrics.graphqlOperations.inc({ type: operation?.operation ?? 'unknown', name: operationName ?? 'anonymous', outcome });
+          contextValue.logger.info(
+            { operation: operationName ?? null, type: operation?.operation, durationMs: Number(process.hrtime.bigint() - started) / 1e6, errors: errors?.map((e) => e.extensions.code ?? e.message) },
+            'graphql operation',
+          );
+        },
+      };
+    },
+  };
+}
+
+export async function startHttpServer(deps: HttpServerDependencies): Promise<RunningHttpServer> {
+  const { config, logger, schema } = deps;
+  const limits: OperationLimits = config.graphql;
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer: Server = createServer(app);
+
+  const authenticate = async (header: unknown): Promise<{ principal: Principal | null; credentialsRejected: boolean }> => {
+    const token = bearerToken(header);
+    if (!token) return { principal: null, credentialsRejected: header !== undefined && header !== null && header !== '' };
+    const principal = await deps.apiKeys.authenticate(token);
+    return { principal, credentialsRejected: principal === null };
+  };
+
+  const buildContext = async (requestId: string, authorization: unknown): Promise<RequestContext> => ({
+    requestId,
+    ...(await authenticate(authorization)),
+    logger: logger.child({ requestId }),
+    loaders: new EntityLoaders(deps.dataSource),
+  });
+
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const wsCleanup = useServer<{ authorization?: unknown; Authorization?: unknown }>(
+    {
+      schema,
+      context: (ctx) => buildContext(randomUUID(), ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
+      onSubscribe: (_ctx, _id, payload) => {
+        // The same limits as over HTTP: validation with the depth rule, then the cost estimate.
+        let parsed: DocumentNode;
+        try {
+          parsed = parse(payload.query);
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+        }
+        const errors = validate(schema, parsed, [...specifiedRules, depthLimitRule(limits)]);
+        if (errors.length) return errors;
+        try {
+          checkComplexity(schema, parsed, payload.variables ?? undefined, payload.operationName ?? undefined, limits);
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+        }
+        return undefined;
+      },
+    },
+    wsServer,
+  );
+
+  const apollo = new ApolloServer<RequestContext>({
+    schema,
+    csrfPrevention: true,
+    // main.ts owns the signals and stops everything in order; Apollo must not race it.
+    stopOnTerminationSignals: false,
+    introspection: true,
+    includeStacktraceInErrorResponses: config.graphql.exposeStackTraces,
+    validationRules: [depthLimitRule(limits)],
+    formatError: formatError(logger, config.graphql.exposeStackTraces),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+      ApolloServerPluginLandingPageDisabled(),
+      operationPlugin(deps, limits),
+    ],
+  });
+  await apollo.start();
+
+  app.use((request, response, next) => {
+    const header = request.header('x-request-id');
+    const requestId = header && /^[\w.-]{1,100}$/.test(header) ? header : randomUUID();
+    response.locals.requestId = requestId;
+    response.setHeader('x-request-id', requestId);
+    const stopTimer = deps.metrics.httpRequestDuration.startTimer({ method: request.method });
+    response.on('finish', () => stopTimer({ route: request.route?.path ?? request.path, status: String(response.statusCode) }));
+    next();
+  });
+
+  app.get('/healthz', (_request, response) => {
+    response.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_request, response) => {
+    const report = await deps.readiness.report();
+    response.status(report.ready ? 200 : 503).json(report);
+  });
+  app.get('/metrics', async (_request, response) => {
+    response.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+  app.use(
+    '/graphql',
+    // Credentials travel in the Authorization header, never in cookies, so any origin may call.
+    cors(),
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => buildContext(String(res.locals.requestId), req.headers.authorization),
+    }),
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+
+  return {
+    url: `http://${shownHost}:${port}/graphql`,
+    port,
+    // Apollo's drain plugin stops accepting requests, lets in-flight ones finish and
+    // closes idle keep-alive sockets; the websocket cleanup closes every subscription.
+    close: () => apollo.stop(),
+  };
+}
