@@ -11,7 +11,8 @@ export function createDataSource(options: { url: string; poolSize: number }): Da
     type: 'postgres',
     url: options.url,
     entities,
-    migrations: [path.join(__dirname, '..', '..', 'migrations', '*.js')],
+    // .js in dist/, .ts when tests run the sources through ts-jest.
+    migrations: [path.join(__dirname, '..', '..', 'migrations', '*.{js,ts}')],
     migrationsTableName: 'schema_migrations',
     // gen_random_uuid() is built into PostgreSQL 13+; no uuid-ossp extension needed.
     uuidExtension: 'pgcrypto',

@@ -21,8 +21,8 @@ export interface PageInfo {
 export interface Page<T> {
   edges: Edge<T>[];
   pageInfo: PageInfo;
-  /** Counted only when a client asks for it (graphql-js calls function-valued fields). */
-  totalCount: () => Promise<number>;
+  /** A getter: counted only when a client selects the field. */
+  readonly totalCount: Promise<number>;
 }
 
 export const DEFAULT_PAGE_SIZE = 20;
@@ -97,7 +97,9 @@ export async function paginate<T extends ObjectLiteral>(query: SelectQueryBuilde
       startCursor: edges[0]?.cursor ?? null,
       endCursor: edges[edges.length - 1]?.cursor ?? null,
     },
-    totalCount: () => countQuery.getCount(),
+    get totalCount() {
+      return countQuery.getCount();
+    },
   };
 }
 

@@ -27,13 +27,21 @@ export function checkComplexity(
   operationName: string | undefined,
   limits: OperationLimits,
 ): void {
-  const complexity = getComplexity({
-    schema,
-    query: document,
-    variables,
-    operationName,
-    estimators: [fieldExtensionsEstimator(), connectionEstimator, simpleEstimator({ defaultComplexity: 1 })],
-  });
+  let complexity: number;
+  try {
+    complexity = getComplexity({
+      schema,
+      query: document,
+      variables,
+      operationName,
+      estimators: [fieldExtensionsEstimator(), connectionEstimator, simpleEstimator({ defaultComplexity: 1 })],
+    });
+  } catch (error) {
+    // getComplexity coerces the variables first; a value that does not fit its type is
+    // the client's mistake, reported as graphql-js would during execution.
+    if (error instanceof GraphQLError) throw new GraphQLError(error.message, { extensions: { code: 'BAD_USER_INPUT' } });
+    throw error;
+  }
   if (complexity > limits.maxComplexity) {
     throw new GraphQLError(`Operation is too complex: ${complexity} > ${limits.maxComplexity}. Ask for fewer items or fields.`, {
       extensions: { code: 'QUERY_TOO_COMPLEX', complexity, maxComplexity: limits.maxComplexity },

@@ -1,0 +1,53 @@
+import type { DataSource } from 'typeorm';
+import { Role } from '../../src/auth/principal';
+import { ApiKeyEntity } from '../../src/db/entities/api-key.entity';
+import { ApiKeyService } from '../../src/services/api-key.service';
+import { createMigratedDataSource } from '../support/resources';
+
+let dataSource: DataSource;
+let service: ApiKeyService;
+
+beforeAll(async () => {
+  dataSource = await createMigratedDataSource();
+  service = new ApiKeyService(dataSource);
+});
+
+afterAll(async () => {
+  await dataSource?.destroy();
+});
+
+test('the first admin key is created once, even by concurrent starts', async () => {
+  const secrets = await Promise.all([service.createInitialAdminKey(), service.createInitialAdminKey(), service.createInitialAdminKey()]);
+  expect(secrets.filter((secret) => secret !== null)).toHaveLength(1);
+  expect(await service.createInitialAdminKey()).toBeNull();
+});
+
+test('secrets are stored hashed and authenticate to their principal', async () => {
+  const { apiKey, secret } = await service.create('labeling station 3', Role.LABELER);
+  const row = await dataSource.getRepository(ApiKeyEntity).findOneByOrFail({ id: apiKey.id });
+  expect(row.secretHash).toHaveLength(32);
+  expect(row.secretHash.toString('utf8')).not.toContain(secret.slice(4, 20));
+  const rawRow: Array<Record<string, unknown>> = await dataSource.query('SELECT * FROM api_key WHERE id = $1', [apiKey.id]);
+  expect(JSON.stringify(rawRow)).not.toContain(secret);
+
+  expect(await service.authenticate(secret)).toEqual({ apiKeyId: apiKey.id, name: 'labeling station 3', role: Role.LABELER });
+  expect(await service.authenticate(`${secret}x`)).toBeNull();
+});
+
+test('a revoked key no longer authenticates; revoking twice keeps the first time', async () => {
+  const { apiKey, secret } = await service.create('temporary', Role.VIEWER);
+  const first = await service.revoke(apiKey.id);
+  const second = await service.revoke(apiKey.id);
+  expect(second.revokedAt?.getTime()).toBe(first.revokedAt?.getTime());
+  expect(await service.authenticate(secret)).toBeNull();
+});
+
+test('ensureAdminKey creates the key, and restores it to ADMIN if it was revoked', async () => {
+  const secret = 'scripted-admin-key-0123456789abcdef';
+  await service.ensureAdminKey(secret);
+  const principal = await service.authenticate(secret);
+  expect(principal?.role).toBe(Role.ADMIN);
+  await service.revoke(principal?.apiKeyId ?? '');
+  await service.ensureAdminKey(secret);
+  expect((await service.authenticate(secret))?.role).toBe(Role.ADMIN);
+});
