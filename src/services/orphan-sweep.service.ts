@@ -1,0 +1,117 @@
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import type { ExclusiveLock } from '../jobs/exclusive-lock';
+import { objectKeys } from '../storage/object-keys';
+import type { ObjectInfo, ObjectStore } from '../storage/object-store';
+
+export interface OrphanSweepReport {
+  /** Pending uploads past their expiry, removed with their objects. */
+  expiredUploads: number;
+  /** Objects under uploads/, images/ or masks/ that no row refers to. */
+  orphanObjects: number;
+}
+
+export interface OrphanSweepOptions {
+  /**
+   * Objects younger than this are left alone: between storing an image's object and
+   * committing its row there is a moment when the object has no row yet.
+   */
+  graceSeconds: number;
+  /** Keeps replicas from sweeping at the same time; null: no lock (a single process). */
+  lock: ((key: string) => Promise<ExclusiveLock | null>) | null;
+}
+
+const BATCH = 1000;
+const ID_IN_KEY = /^(?:uploads|images|masks)\/([0-9a-f-]{36})(?:\/|$)/;
+
+/**
+ * Keeps S3 and PostgreSQL consistent where a crash or a failed delete could leave an
+ * object behind: expired pending uploads, and objects under our prefixes without a row.
+ */
+export class OrphanSweepService {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly objectStore: ObjectStore,
+    private readonly logger: Logger,
+    private readonly options: OrphanSweepOptions,
+  ) {}
+
+  async sweep(): Promise<OrphanSweepReport> {
+    const lock = this.options.lock ? await this.options.lock('orphan-sweep') : null;
+    if (this.options.lock && !lock) return { expiredUploads: 0, orphanObjects: 0 };
+    try {
+      const expiredUploads = await this.removeExpiredUploads();
+      let orphanObjects = 0;
+      orphanObjects += await this.removeObjectsWithoutRows(objectKeys.uploadPrefix, 'image_upload');
+      orphanObjects += await this.removeObjectsWithoutRows(objectKeys.imagePrefix, 'image');
+      orphanObjects += await this.removeObjectsWithoutRows(objectKeys.maskPrefix, 'image');
+      if (expiredUploads + orphanObjects > 0) this.logger.info({ expiredUploads, orphanObjects }, 'orphan sweep removed leftovers');
+      return { expiredUploads, orphanObjects };
+    } finally {
+      await lock?.release();
+    }
+  }
+
+  private async removeExpiredUploads(): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const expired = await this.dataSource.query<Array<{ id: string }>>(
+        `SELECT id FROM image_upload WHERE expires_at < now() - make_interval(secs => $1) ORDER BY expires_at LIMIT ${BATCH}`,
+        [this.options.graceSeconds],
+      );
+      if (expired.length === 0) return removed;
+      const ids = expired.map((row) => row.id);
+      // Objects first: if that fails, the rows stay and the next sweep tries again.
+      await this.objectStore.delete(ids.flatMap((id) => [objectKeys.upload(id, 'file'), objectKeys.upload(id, 'mask')]));
+      await this.dataSource.query('DELETE FROM image_upload WHERE id = ANY($1::uuid[])', [ids]);
+      removed += ids.length;
+      if (expired.length < BATCH) return removed;
+    }
+  }
+
+  private async removeObjectsWithoutRows(prefix: string, table: 'image_upload' | 'image'): Promise<number> {
+    const cutoff = Date.now() - this.options.graceSeconds * 1000;
+    let removed = 0;
+    let batch: Array<ObjectInfo & { id: string | null }> = [];
+    const flush = async (): Promise<void> => {
+      const ids = [...new Set(batch.flatMap((object) => (object.id ? [object.id] : [])))];
+      const existing = ids.length
+        ? new Set((await this.dataSource.query<Array<{ id: string }>>(`SELECT id FROM ${table} WHERE id = ANY($1::uuid[])`, [ids])).map((row) => row.id))
+        : new Set<string>();
+      const orphans = batch.filter((object) => (object.lastModified?.getTime() ?? 0) < cutoff && (object.id === null || !existing.has(object.id))).map((object) => object.key);
+      if (orphans.length) await this.objectStore.delete(orphans);
+      removed += orphans.length;
+      batch = [];
+    };
+    for await (const object of this.objectStore.list(prefix)) {
+      // A key under our prefixes that no id can be read from was not written by us: an orphan too.
+      batch.push({ ...object, id: ID_IN_KEY.exec(object.key)?.[1] ?? null });
+      if (batch.length >= BATCH) await flush();
+    }
+    if (batch.length) await flush();
+    return removed;
+  }
+
+  /** Sweeps every `intervalSeconds` (and once at start); 0 disables. */
+  start(intervalSeconds: number): void {
+    if (intervalSeconds <= 0 || this.timer) return;
+    const run = (): void => {
+      if (this.running) return;
+      this.running = this.sweep()
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'orphan sweep failed; retrying at the next interval'))
+        .finally(() => (this.running = null));
+    };
+    this.timer = setInterval(run, intervalSeconds * 1000);
+    this.timer.unref();
+    run();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+}
