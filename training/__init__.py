@@ -1,0 +1,1 @@
+"""AST-MFR trainer, evaluator and ONNX exporter (see training/README.md)."""
