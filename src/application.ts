@@ -8,12 +8,16 @@ import { buildAppSchema, type ResolverBinding } from './graphql/schema';
 import { Readiness } from './http/readiness';
 import { startHttpServer } from './http/server';
 import type { Infrastructure } from './infrastructure';
+import { JobQueue } from './jobs/job-queue';
 import { ServiceMetrics } from './observability/prometheus';
 import { PostgresEventTarget } from './pubsub/postgres-event-target';
 import { createAppPubSub } from './pubsub/pubsub';
 import { ApiKeyResolver } from './resolvers/api-key.resolver';
 import { HealthResolver } from './resolvers/health.resolver';
 import { ApiKeyService } from './services/api-key.service';
+import { DatasetDomain } from './services/dataset-domain';
+import { EvaluationDomain } from './services/evaluation-domain';
+import { InspectionDomain } from './services/inspection-domain';
 import { ObjectStore } from './storage/object-store';
 
 export interface Application {
@@ -56,6 +60,17 @@ export async function startApplication(config: Config, infrastructure: Infrastru
     cleanups.push(['event listener', () => eventTarget.close()]);
     const pubSub = createAppPubSub(eventTarget);
 
+    const jobQueue = await JobQueue.start({ databaseUrl: infrastructure.databaseUrl, logger });
+    cleanups.push(['job queue', () => jobQueue.stop()]);
+    const datasets = await DatasetDomain.create({ config, dataSource, objectStore, pubSub, jobQueue, logger });
+    cleanups.push(['dataset background work', () => datasets.stop()]);
+    // Stopped after the HTTP server has drained and before the database pool closes.
+    const inspection = new InspectionDomain({ config, dataSource, objectStore, pubSub, datasets, logger });
+    cleanups.push(['inference engine and model loading', () => inspection.stop()]);
+    const evaluations = await EvaluationDomain.create({ config, dataSource, objectStore, pubSub, jobQueue, datasets, inspection, logger });
+    // Stopped before the engine: running evaluations are handed back to the queue first.
+    cleanups.push(['evaluations', () => evaluations.stop()]);
+
     const apiKeys = new ApiKeyService(dataSource, pubSub);
     if (config.adminApiKey) await apiKeys.ensureAdminKey(config.adminApiKey);
     const initialAdminKey = await apiKeys.createInitialAdminKey();
@@ -65,14 +80,24 @@ export async function startApplication(config: Config, infrastructure: Infrastru
       await dataSource.query('SELECT 1');
     });
     readiness.register('objectStore', () => objectStore.ping());
+    await inspection.start(readiness, { embeddedDatabase: infrastructure.embedded.postgres });
 
     const bindings: ResolverBinding[] = [
       [HealthResolver, new HealthResolver()],
       [ApiKeyResolver, new ApiKeyResolver(apiKeys)],
+      ...datasets.resolverBindings(),
+      ...inspection.resolverBindings(),
+      ...evaluations.resolverBindings(),
     ];
     const schema = await buildAppSchema(bindings, pubSub);
     const http = await startHttpServer({ config, logger, schema, dataSource, apiKeys, readiness, metrics: new ServiceMetrics() });
     cleanups.push(['http and websocket server', () => http.close()]);
+
+    if (config.jobWorkersInProcess) {
+      await jobQueue.startWorkers();
+      await datasets.startBackgroundWork();
+      await evaluations.startBackgroundWork();
+    }
 
     return { url: http.url, port: http.port, initialAdminKey, dataSource, stop: stopAll };
   } catch (error) {

@@ -41,8 +41,43 @@ export const configSchema = z
     GRAPHQL_MAX_DEPTH: positiveInt.default(12),
     GRAPHQL_MAX_COMPLEXITY: positiveInt.default(2000),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+
+    IMPORT_ROOTS: z
+      .string()
+      .default('')
+      .transform((value) => value.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0))
+      .refine((roots) => roots.every((root) => path.isAbsolute(root)), 'must be a comma-separated list of absolute directories'),
+    UPLOAD_MAX_BYTES: positiveInt.default(50 * 1024 * 1024),
+    UPLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
+    IMAGE_MAX_PIXELS: positiveInt.default(50_000_000),
+    ORPHAN_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(3600),
+    JOB_WORKERS_IN_PROCESS: booleanFlag.default('true'),
+
+    MODEL_MAX_BYTES: positiveInt.max(2 ** 31 - 1).default(1024 * 1024 * 1024),
+    INSPECT_BATCH_MAX_IMAGES: positiveInt.max(1000).default(32),
+    SEED_DEMO: booleanFlag.optional(),
+    INFERENCE_WORKERS: positiveInt.max(64).default(1),
+    INFERENCE_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
+    INFERENCE_GRAPH_OPTIMIZATION_LEVEL: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
+    INFERENCE_EXECUTION_PROVIDERS: z
+      .string()
+      .default('cpu')
+      .transform((value) => value.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry.length > 0))
+      .pipe(z.array(z.enum(['cpu', 'cuda', 'webgpu'])).min(1, 'must name at least one of cpu, cuda, webgpu')),
+    INFERENCE_MAX_BATCH_SIZE: positiveInt.max(256).default(8),
+    INFERENCE_MAX_QUEUE_DELAY_MS: z.coerce.number().min(0).max(1000).default(2),
+    INFERENCE_MAX_QUEUE_LENGTH: positiveInt.default(64),
+    INFERENCE_TIMEOUT_MS: positiveInt.default(30_000),
+    INFERENCE_RESIZE: z.enum(['sharp-linear', 'pil-bilinear']).default('sharp-linear'),
+
+    EVALUATION_BATCH_SIZE: positiveInt.max(256).default(16),
+    EVALUATION_JOB_EXPIRE_SECONDS: positiveInt.max(23 * 3600).default(6 * 3600),
+    EVALUATION_RECOVERY_INTERVAL_SECONDS: positiveInt.max(3600).default(30),
   })
   .superRefine((env, ctx) => {
+    if (env.INFERENCE_MAX_QUEUE_LENGTH < env.INFERENCE_MAX_BATCH_SIZE) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['INFERENCE_MAX_QUEUE_LENGTH'], message: 'must be at least INFERENCE_MAX_BATCH_SIZE' });
+    }
     if (env.AWS_ACCESS_KEY_ID && !env.AWS_SECRET_ACCESS_KEY) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['AWS_SECRET_ACCESS_KEY'], message: 'is required when AWS_ACCESS_KEY_ID is set' });
     }
@@ -72,6 +107,47 @@ export interface Config {
   adminApiKey?: string;
   graphql: { maxDepth: number; maxComplexity: number; exposeStackTraces: boolean };
   shutdownTimeoutMs: number;
+  datasets: {
+    /** Directories below which `localPath` imports may read; empty: local imports are refused. */
+    importRoots: string[];
+    uploadMaxBytes: number;
+    uploadUrlExpirySeconds: number;
+    imageMaxPixels: number;
+    /** 0 disables the periodic sweep. */
+    orphanSweepIntervalSeconds: number;
+  };
+  /** Whether this server process also runs the background job workers. */
+  jobWorkersInProcess: boolean;
+  models: {
+    /** Largest ONNX file `registerModel` accepts. */
+    maxBytes: number;
+    /** Seed the demo dataset and model on the first start; undefined: only with embedded PostgreSQL. */
+    seedDemo: boolean | undefined;
+  };
+  inspections: {
+    batchMaxImages: number;
+    resize: 'sharp-linear' | 'pil-bilinear';
+  };
+  /** Options of the process's one InferenceEngine (src/inference). */
+  inference: {
+    workers: number;
+    /** 0: the available cores divided by `workers`. */
+    intraOpThreads: number;
+    graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
+    executionProviders: Array<'cpu' | 'cuda' | 'webgpu'>;
+    maxBatchSize: number;
+    maxQueueDelayMs: number;
+    maxQueueLength: number;
+    requestTimeoutMs: number;
+  };
+  evaluations: {
+    /** TEST images read, inferred and stored per step; cancellation is checked between steps. */
+    batchSize: number;
+    /** pg-boss fails (and retries) a delivery still running after this long. */
+    jobExpireSeconds: number;
+    /** How often a process running workers looks for RUNNING evaluations whose worker died. */
+    recoveryIntervalSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -118,5 +194,30 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     adminApiKey: env.ADMIN_API_KEY,
     graphql: { maxDepth: env.GRAPHQL_MAX_DEPTH, maxComplexity: env.GRAPHQL_MAX_COMPLEXITY, exposeStackTraces: env.NODE_ENV === 'development' },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    datasets: {
+      importRoots: env.IMPORT_ROOTS.map((root) => path.resolve(root)),
+      uploadMaxBytes: env.UPLOAD_MAX_BYTES,
+      uploadUrlExpirySeconds: env.UPLOAD_URL_EXPIRY_SECONDS,
+      imageMaxPixels: env.IMAGE_MAX_PIXELS,
+      orphanSweepIntervalSeconds: env.ORPHAN_SWEEP_INTERVAL_SECONDS,
+    },
+    jobWorkersInProcess: env.JOB_WORKERS_IN_PROCESS,
+    models: { maxBytes: env.MODEL_MAX_BYTES, seedDemo: env.SEED_DEMO },
+    inspections: { batchMaxImages: env.INSPECT_BATCH_MAX_IMAGES, resize: env.INFERENCE_RESIZE },
+    inference: {
+      workers: env.INFERENCE_WORKERS,
+      intraOpThreads: env.INFERENCE_INTRA_OP_THREADS,
+      graphOptimizationLevel: env.INFERENCE_GRAPH_OPTIMIZATION_LEVEL,
+      executionProviders: env.INFERENCE_EXECUTION_PROVIDERS,
+      maxBatchSize: env.INFERENCE_MAX_BATCH_SIZE,
+      maxQueueDelayMs: env.INFERENCE_MAX_QUEUE_DELAY_MS,
+      maxQueueLength: env.INFERENCE_MAX_QUEUE_LENGTH,
+      requestTimeoutMs: env.INFERENCE_TIMEOUT_MS,
+    },
+    evaluations: {
+      batchSize: env.EVALUATION_BATCH_SIZE,
+      jobExpireSeconds: env.EVALUATION_JOB_EXPIRE_SECONDS,
+      recoveryIntervalSeconds: env.EVALUATION_RECOVERY_INTERVAL_SECONDS,
+    },
   };
 }

@@ -82,6 +82,12 @@ export interface InferOptions {
   /** Overrides `requestTimeoutMs`; Infinity disables the timeout. */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
+  /**
+   * inferBatch only: run the tensors as exactly one batch (at most maxBatchSize of them), with
+   * no other request in it, so that the same tensors always give bit-identical outputs (some
+   * models' kernels differ at the last bit between batch sizes).
+   */
+  readonly asOneBatch?: boolean;
 }
 
 export interface ModelStats extends Readonly<QueueCounters> {
@@ -288,6 +294,19 @@ export class InferenceEngine {
    */
   async inferBatch(key: string, tensors: readonly Float32Array[], options: InferOptions = {}): Promise<InferenceResult[]> {
     for (const tensor of tensors) this.recordFor(key, tensor);
+    if (options.asOneBatch && tensors.length > 0) {
+      if (tensors.length > this.options.maxBatchSize) throw new RangeError(`asOneBatch takes at most maxBatchSize (${this.options.maxBatchSize}) tensors, got ${tensors.length}`);
+      const submitted = this.recordFor(key, tensors[0]).queue.submitGroup(tensors, {
+        timeoutMs: options.timeoutMs ?? Number.POSITIVE_INFINITY,
+        signal: options.signal,
+        bypassQueueBound: true,
+      });
+      return (await Promise.all(submitted)).map((result) => ({
+        anomalyMap: result.value.anomalyMap,
+        score: result.value.score,
+        timings: { queueMs: result.queueMs, inferenceMs: result.value.runMs, totalMs: result.totalMs, batchSize: result.batchSize },
+      }));
+    }
     const results = new Array<InferenceResult>(tensors.length);
     const window = this.options.maxBatchSize * this.options.workers;
     let next = 0;

@@ -29,6 +29,9 @@ export interface SubmitOptions {
   readonly bypassQueueBound?: boolean;
 }
 
+/** Requests of one submitGroup: sent as one batch of their own, with no other request. */
+type BatchGroup = object;
+
 export interface BatchedResult<R> {
   readonly value: R;
   /** From submission until the batch was sent. */
@@ -57,6 +60,7 @@ interface Entry<T, R> {
   readonly submittedAt: number;
   state: 'queued' | 'running' | 'settled';
   dispatchedAt: number;
+  readonly group: BatchGroup | undefined;
   readonly resolve: (result: BatchedResult<R>) => void;
   readonly reject: (error: Error) => void;
   cleanup: () => void;
@@ -105,6 +109,24 @@ export class BatchQueue<T, R> implements SchedulableQueue {
   }
 
   submit(payload: T, options: SubmitOptions): Promise<BatchedResult<R>> {
+    const result = this.enqueue(payload, options, undefined);
+    this.scheduler.pump();
+    return result;
+  }
+
+  /**
+   * Requests that run as exactly one batch, with no other request in it (sent as soon as a
+   * slot is free): for callers whose results must not depend on other traffic, since some
+   * models' kernels give slightly different outputs at different batch sizes.
+   */
+  submitGroup(payloads: readonly T[], options: SubmitOptions): Array<Promise<BatchedResult<R>>> {
+    const group: BatchGroup = {};
+    const results = payloads.map((payload) => this.enqueue(payload, options, group));
+    this.scheduler.pump();
+    return results;
+  }
+
+  private enqueue(payload: T, options: SubmitOptions, group: BatchGroup | undefined): Promise<BatchedResult<R>> {
     if (this.closedWith) return Promise.reject(this.closedWith());
     const { maxQueueLength } = this.scheduler.options;
     if (!options.bypassQueueBound && this.pending.length >= maxQueueLength) {
@@ -116,7 +138,7 @@ export class BatchQueue<T, R> implements SchedulableQueue {
       return Promise.reject(new InferenceCancelledError(this.label));
     }
     return new Promise<BatchedResult<R>>((resolve, reject) => {
-      const entry: Entry<T, R> = { payload, submittedAt: performance.now(), state: 'queued', dispatchedAt: 0, resolve, reject, cleanup: () => undefined };
+      const entry: Entry<T, R> = { payload, submittedAt: performance.now(), state: 'queued', dispatchedAt: 0, group, resolve, reject, cleanup: () => undefined };
       let timer: NodeJS.Timeout | undefined;
       if (Number.isFinite(options.timeoutMs)) {
         timer = setTimeout(() => {
@@ -135,7 +157,6 @@ export class BatchQueue<T, R> implements SchedulableQueue {
       };
       this.counters.submitted++;
       this.pending.push(entry);
-      this.scheduler.pump();
     });
   }
 
@@ -160,7 +181,7 @@ export class BatchQueue<T, R> implements SchedulableQueue {
   /** @internal The scheduler's view: when this queue's head becomes sendable (ms, performance.now clock). */
   readyAt(): number {
     if (this.pending.length === 0) return Number.POSITIVE_INFINITY;
-    if (this.pending.length >= this.scheduler.options.maxBatchSize) return Number.NEGATIVE_INFINITY;
+    if (this.pending.length >= this.scheduler.options.maxBatchSize || this.pending[0].group !== undefined) return Number.NEGATIVE_INFINITY;
     return this.pending[0].submittedAt + this.scheduler.options.maxQueueDelayMs;
   }
 
@@ -185,9 +206,13 @@ export class BatchQueue<T, R> implements SchedulableQueue {
     }, Math.ceil(at - now));
   }
 
-  /** @internal Sends up to maxBatchSize queued requests as one batch. */
+  /** @internal Sends up to maxBatchSize queued requests as one batch, or the group at the head alone. */
   dispatch(now: number): void {
-    const entries = this.pending.splice(0, this.scheduler.options.maxBatchSize);
+    const group = this.pending[0]?.group;
+    const limit = group === undefined ? this.scheduler.options.maxBatchSize : this.pending.length;
+    let count = 0;
+    while (count < limit && count < this.pending.length && this.pending[count].group === group) count++;
+    const entries = this.pending.splice(0, count);
     for (const entry of entries) {
       entry.state = 'running';
       entry.dispatchedAt = now;

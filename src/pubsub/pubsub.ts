@@ -8,6 +8,16 @@ import type { PostgresEventTarget } from './postgres-event-target';
 export interface Topics {
   [topic: string]: [] | [unknown] | [string | number, unknown];
   API_KEY_EVENT: [{ kind: 'CREATED' | 'REVOKED'; apiKeyId: string }];
+  /** An import job's row changed (status or progress); routed by job id. */
+  IMPORT_JOB_UPDATED: [importJobId: string, { importJobId: string }];
+  /** A model version was registered, validated, activated or re-thresholded. */
+  MODEL_VERSION_CHANGED: [
+    { modelId: string; categoryId: string; kind: 'REGISTERED' | 'READY' | 'FAILED' | 'ACTIVATED' | 'THRESHOLD_CHANGED'; status: 'VALIDATING' | 'READY' | 'FAILED' },
+  ];
+  /** A new inspection row; subscribers filter on the category and the verdict, then load the row. */
+  INSPECTION_CREATED: [{ inspectionId: string; categoryId: string; isAnomalous: boolean }];
+  /** An evaluation's row changed (status, progress, metrics); routed by its id, at most about once a second while it runs. */
+  EVALUATION_UPDATED: [evaluationId: string, { evaluationId: string }];
 }
 
 export type AppPubSub = ReturnType<typeof createAppPubSub>;

@@ -20,4 +20,26 @@ export const objectKeys = {
   /** Prefix swept for orphans: everything uploaded but not (yet) confirmed lives below it. */
   uploadPrefix: 'uploads/',
   upload: (uploadId: string, part: 'file' | 'mask' = 'file'): string => `uploads/${assertUuid(uploadId, 'upload id')}/${part}`,
+  /** Stored images and ground-truth masks, one object each, keyed by the image id. */
+  imagePrefix: 'images/',
+  maskPrefix: 'masks/',
+  image: (imageId: string): string => `images/${assertUuid(imageId, 'image id')}`,
+  mask: (imageId: string): string => `masks/${assertUuid(imageId, 'image id')}`,
+  /** Model files: pending uploads (swept when expired), then one object per registered version. */
+  modelUploadPrefix: 'model-uploads/',
+  modelUpload: (uploadId: string): string => `model-uploads/${assertUuid(uploadId, 'model upload id')}`,
+  modelPrefix: 'models/',
+  model: (modelId: string): string => `models/${assertUuid(modelId, 'model id')}/model.onnx`,
+  /** Images sent for inspection outside any dataset: pending uploads, then the inspected input. */
+  inspectionUploadPrefix: 'inspection-uploads/',
+  inspectionUpload: (uploadId: string): string => `inspection-uploads/${assertUuid(uploadId, 'inspection upload id')}`,
+  /** Everything an inspection produced (and its input when it came from an upload), keyed by its id. */
+  inspectionPrefix: 'inspections/',
+  inspectionInput: (inspectionId: string): string => `inspections/${assertUuid(inspectionId, 'inspection id')}/input`,
+  inspectionArtifact: (inspectionId: string, artifact: 'heatmap' | 'overlay' | 'mask'): string =>
+    `inspections/${assertUuid(inspectionId, 'inspection id')}/${artifact}.png`,
+  /** Per-image anomaly maps of an evaluation (src/services/evaluation-map-object.ts), keyed by the image id. */
+  evaluationPrefix: (evaluationId: string): string => `evaluations/${assertUuid(evaluationId, 'evaluation id')}/`,
+  evaluationMap: (evaluationId: string, imageId: string): string =>
+    `evaluations/${assertUuid(evaluationId, 'evaluation id')}/maps/${assertUuid(imageId, 'image id')}.bin`,
 };

@@ -1,4 +1,5 @@
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -69,6 +70,19 @@ export class ObjectStore {
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.byteLength }));
   }
 
+  /** Server-side copy within the bucket; the copy gets `contentType`, whatever the source had. */
+  async copy(sourceKey: string, targetKey: string, contentType: string): Promise<void> {
+    await this.client.send(
+      new CopyObjectCommand({
+        Bucket: this.bucket,
+        Key: targetKey,
+        CopySource: `${this.bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}`,
+        ContentType: contentType,
+        MetadataDirective: 'REPLACE',
+      }),
+    );
+  }
+
   async get(key: string): Promise<Buffer> {
     const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
     if (!response.Body) throw new Error(`object ${key} has no body`);
@@ -125,14 +139,15 @@ export class ObjectStore {
   }
 
   /**
-   * A URL the client PUTs the bytes to. Content type and length are signed, so a
-   * signature-checking server (S3, MinIO) refuses a body of another size or type.
+   * A URL the client PUTs the bytes to. Content type and (when given) length are signed, so
+   * a signature-checking server (S3, MinIO) refuses a body of another size or type.
    */
-  async presignPut(key: string, options: { contentType: string; contentLength: number; expiresInSeconds?: number }): Promise<string> {
+  async presignPut(key: string, options: { contentType: string; contentLength?: number; expiresInSeconds?: number }): Promise<string> {
+    const signableHeaders = new Set(options.contentLength === undefined ? ['content-type'] : ['content-type', 'content-length']);
     return getSignedUrl(
       this.presignClient,
       new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: options.contentType, ContentLength: options.contentLength }),
-      { expiresIn: options.expiresInSeconds ?? this.defaultUrlExpirySeconds, signableHeaders: new Set(['content-type', 'content-length']) },
+      { expiresIn: options.expiresInSeconds ?? this.defaultUrlExpirySeconds, signableHeaders },
     );
   }
 
