@@ -121,7 +121,7 @@ describe('operation limits and transport', () => {
     expect(ready.headers.get('x-request-id')).toBe('trace-123');
     const report = (await ready.json()) as { ready: boolean; checks: Array<{ name: string; ok: boolean }> };
     expect(report.ready).toBe(true);
-    expect(report.checks.map((check) => check.name).sort()).toEqual(['database', 'objectStore']);
+    expect(report.checks.map((check) => check.name).sort()).toEqual(['database', 'models', 'objectStore']);
     const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
     expect(metrics).toMatch(/^graphql_operations_total\{type="query",name="anonymous",outcome="ok"\} \d+/m);
     expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
