@@ -1,0 +1,98 @@
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { Role } from '../auth/principal';
+import { CategoryEntity } from '../db/entities/category.entity';
+import type { EvaluationEntity } from '../db/entities/evaluation.entity';
+import { ModelVersionEntity } from '../db/entities/model-version.entity';
+import { SnapshotEntity } from '../db/entities/snapshot.entity';
+import type { Page } from '../db/pagination';
+import { notFound } from '../errors';
+import type { RequestContext } from '../graphql/context';
+import { Category } from '../schema/dataset.types';
+import { CurvePoint, DefectMetrics, Evaluation, EvaluationConnection, EvaluationsArgs, StartEvaluationInput } from '../schema/evaluation.types';
+import { Snapshot } from '../schema/image.types';
+import { ModelVersion } from '../schema/model.types';
+import type { EvaluationService } from '../services/evaluation.service';
+import { callerOf } from './principal';
+
+/**
+ * Built around the service because a subscription's `subscribe` function is declared in the
+ * decorator, outside any resolver instance.
+ */
+export function createEvaluationResolver(evaluations: EvaluationService) {
+  @Resolver(() => Evaluation)
+  class EvaluationResolver {
+    @Authorized(Role.LABELER)
+    @Mutation(() => Evaluation, { description: 'Queues an evaluation of a READY model on the TEST images of a snapshot; follow it with evaluationProgress' })
+    startEvaluation(@Arg('input') input: StartEvaluationInput, @Ctx() context: RequestContext): Promise<EvaluationEntity> {
+      return evaluations.start(input, callerOf(context));
+    }
+
+    @Authorized(Role.LABELER)
+    @Mutation(() => Evaluation, { description: 'Stops a QUEUED or RUNNING evaluation (EVALUATION_NOT_CANCELLABLE otherwise)' })
+    cancelEvaluation(@Arg('id', () => ID) id: string): Promise<EvaluationEntity> {
+      return evaluations.cancel(id);
+    }
+
+    @Authorized(Role.ADMIN)
+    @Mutation(() => ModelVersion, { description: 'Sets the evaluated model’s threshold to the evaluation’s imageF1Threshold (EVALUATION_NOT_FINISHED unless SUCCEEDED)' })
+    applyEvaluationThreshold(@Arg('evaluationId', () => ID) evaluationId: string): Promise<ModelVersionEntity> {
+      return evaluations.applyThreshold(evaluationId);
+    }
+
+    @Authorized(Role.VIEWER)
+    @Query(() => Evaluation, { nullable: true })
+    evaluation(@Arg('id', () => ID) id: string): Promise<EvaluationEntity | null> {
+      return evaluations.findById(id);
+    }
+
+    @Authorized(Role.VIEWER)
+    @Query(() => EvaluationConnection, { description: 'Evaluations, newest first, optionally of one model and/or one category' })
+    evaluations(@Args() args: EvaluationsArgs): Promise<Page<EvaluationEntity>> {
+      return evaluations.list({ modelId: args.modelId, categoryId: args.categoryId }, args);
+    }
+
+    @Authorized(Role.VIEWER)
+    @Subscription(() => Evaluation, {
+      description: 'The evaluation’s current state at once, then status and progress about once a second while it runs, from any process, until it has finished',
+      subscribe: ({ args }) => evaluations.watch(String(args.id)),
+    })
+    evaluationProgress(@Root() evaluation: EvaluationEntity, @Arg('id', () => ID) _id: string): EvaluationEntity {
+      return evaluation;
+    }
+
+    @FieldResolver(() => ModelVersion)
+    async model(@Root() evaluation: EvaluationEntity, @Ctx() context: RequestContext): Promise<ModelVersionEntity> {
+      const model = await context.loaders.byId(ModelVersionEntity).load(evaluation.modelId);
+      if (!model) throw notFound('Model', evaluation.modelId);
+      return model;
+    }
+
+    @FieldResolver(() => Category)
+    async category(@Root() evaluation: EvaluationEntity, @Ctx() context: RequestContext): Promise<CategoryEntity> {
+      const category = await context.loaders.byId(CategoryEntity).load(evaluation.categoryId);
+      if (!category) throw notFound('Category', evaluation.categoryId);
+      return category;
+    }
+
+    @FieldResolver(() => Snapshot, { nullable: true, description: 'null once the snapshot was deleted' })
+    snapshot(@Root() evaluation: EvaluationEntity, @Ctx() context: RequestContext): Promise<SnapshotEntity | null> {
+      return evaluation.snapshotId ? context.loaders.byId(SnapshotEntity).load(evaluation.snapshotId) : Promise.resolve(null);
+    }
+
+    @FieldResolver(() => [DefectMetrics])
+    perDefect(@Root() evaluation: EvaluationEntity): DefectMetrics[] {
+      return evaluation.perDefect ?? [];
+    }
+
+    @FieldResolver(() => [CurvePoint])
+    rocCurve(@Root() evaluation: EvaluationEntity): CurvePoint[] {
+      return evaluation.rocCurve ?? [];
+    }
+
+    @FieldResolver(() => [CurvePoint])
+    proCurve(@Root() evaluation: EvaluationEntity): CurvePoint[] {
+      return evaluation.proCurve ?? [];
+    }
+  }
+  return EvaluationResolver;
+}

@@ -1,0 +1,148 @@
+import { ArgsType, Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { EvaluationStatus } from '../db/entities/evaluation.entity';
+import { Connection, PageArgs } from './connection.types';
+
+registerEnumType(EvaluationStatus, {
+  name: 'EvaluationStatus',
+  description: 'QUEUED → RUNNING → SUCCEEDED, FAILED (see error) or CANCELLED; RUNNING may go back to QUEUED when its worker stops',
+});
+
+@ObjectType({ description: 'A point of a curve for plotting' })
+export class CurvePoint {
+  @Field(() => Float)
+  x!: number;
+
+  @Field(() => Float)
+  y!: number;
+}
+
+@ObjectType({ description: 'The images of one defect type against every good TEST image (the per-category tables of papers); null where undefined' })
+export class DefectMetrics {
+  @Field()
+  defectType!: string;
+
+  @Field(() => Int, { description: 'Images of this defect type' })
+  imageCount!: number;
+
+  @Field(() => Float, { nullable: true })
+  imageAuroc!: number | null;
+
+  @Field(() => Float, { nullable: true })
+  pixelAuroc!: number | null;
+
+  @Field(() => Float, { nullable: true, description: 'Normalised AUPRO up to the evaluation’s auproLimit' })
+  aupro!: number | null;
+}
+
+@ObjectType({
+  description:
+    'A model evaluated on the TEST images of a snapshot (MVTec AD protocol). Image label: 1 where the ground-truth mask has any defect pixel; ' +
+    'image score: imageScoreRule (max) of the anomaly map. Pixel metrics are computed at the model’s input size (mapWidth × mapHeight), ' +
+    'masks resized there by pixel-centre nearest neighbour. Metrics are null until SUCCEEDED, and where undefined (e.g. no defective image).',
+})
+export class Evaluation {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => EvaluationStatus)
+  status!: EvaluationStatus;
+
+  @Field(() => Int, { description: 'TEST images with a stored result' })
+  processed!: number;
+
+  @Field(() => Int, { description: 'TEST images of the snapshot' })
+  total!: number;
+
+  @Field(() => Float, { description: 'FPR limit of AUPRO' })
+  auproLimit!: number;
+
+  @Field({ description: 'How image scores derive from anomaly maps' })
+  imageScoreRule!: string;
+
+  @Field(() => Int, { nullable: true })
+  mapWidth!: number | null;
+
+  @Field(() => Int, { nullable: true })
+  mapHeight!: number | null;
+
+  @Field(() => Int, { nullable: true })
+  goodImageCount!: number | null;
+
+  @Field(() => Int, { nullable: true })
+  defectiveImageCount!: number | null;
+
+  @Field(() => Float, { nullable: true })
+  imageAuroc!: number | null;
+
+  @Field(() => Float, { nullable: true })
+  pixelAuroc!: number | null;
+
+  @Field(() => Float, { nullable: true, description: 'Normalised AUPRO up to auproLimit' })
+  aupro!: number | null;
+
+  @Field(() => Float, { nullable: true })
+  imageF1Max!: number | null;
+
+  @Field(() => Float, { nullable: true, description: 'Image score at which imageF1Max is reached (anomalous when score >= it); applyEvaluationThreshold sets it on the model' })
+  imageF1Threshold!: number | null;
+
+  @Field(() => Float, { nullable: true })
+  pixelF1Max!: number | null;
+
+  @Field(() => Float, { nullable: true })
+  pixelF1Threshold!: number | null;
+
+  @Field(() => [DefectMetrics], { description: 'One entry per defect type, by name; empty until SUCCEEDED' })
+  perDefect!: DefectMetrics[];
+
+  @Field(() => [CurvePoint], { description: 'Image-level ROC curve (x = FPR, y = TPR), at most 200 points; empty until SUCCEEDED' })
+  rocCurve!: CurvePoint[];
+
+  @Field(() => [CurvePoint], { description: 'Pixel-level PRO curve (x = FPR, y = PRO) up to auproLimit, at most 200 points; empty until SUCCEEDED' })
+  proCurve!: CurvePoint[];
+
+  @Field(() => String, { nullable: true, description: 'Why it FAILED' })
+  error!: string | null;
+
+  @Field(() => Int, { description: 'Times a worker started on it (more than one after a crash or restart)' })
+  attempts!: number;
+
+  @Field()
+  createdAt!: Date;
+
+  @Field()
+  updatedAt!: Date;
+
+  @Field(() => Date, { nullable: true })
+  startedAt!: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  finishedAt!: Date | null;
+}
+
+@ObjectType()
+export class EvaluationConnection extends Connection('Evaluation', Evaluation) {}
+
+@InputType()
+export class StartEvaluationInput {
+  @Field(() => ID, { description: 'A READY model version of the category' })
+  modelId!: string;
+
+  @Field(() => ID)
+  categoryId!: string;
+
+  @Field(() => ID, { nullable: true, description: 'A snapshot of the category; omitted: a new snapshot of its live images is taken' })
+  snapshotId?: string | null;
+
+  @Field(() => Float, { nullable: true, defaultValue: 0.3, description: 'FPR limit of AUPRO, in (0, 1]' })
+  auproLimit?: number | null;
+}
+
+@ArgsType()
+export class EvaluationsArgs extends PageArgs {
+  @Field(() => ID, { nullable: true })
+  modelId?: string | null;
+
+  @Field(() => ID, { nullable: true })
+  categoryId?: string | null;
+}

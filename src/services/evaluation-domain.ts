@@ -1,0 +1,85 @@
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import type { Config } from '../config/config';
+import type { ResolverBinding } from '../graphql/schema';
+import type { JobQueue } from '../jobs/job-queue';
+import type { AppPubSub } from '../pubsub/pubsub';
+import { createEvaluationResolver } from '../resolvers/evaluation.resolver';
+import type { ObjectStore } from '../storage/object-store';
+import type { DatasetDomain } from './dataset-domain';
+import { EvaluationRunner } from './evaluation-runner';
+import { EvaluationService } from './evaluation.service';
+import type { InspectionDomain } from './inspection-domain';
+
+export interface EvaluationDomainDependencies {
+  config: Config;
+  dataSource: DataSource;
+  objectStore: ObjectStore;
+  pubSub: AppPubSub;
+  jobQueue: JobQueue;
+  datasets: DatasetDomain;
+  /** Its inference engine and model loader run the evaluations of this process. */
+  inspection: InspectionDomain;
+  logger: Logger;
+}
+
+/**
+ * Model evaluations, wired once per process (server or worker). Stop it before the inference
+ * engine closes: running evaluations are handed back to the queue first.
+ */
+export class EvaluationDomain {
+  readonly runner: EvaluationRunner;
+  readonly evaluations: EvaluationService;
+  private recoveryTimer: NodeJS.Timeout | null = null;
+
+  private constructor(private readonly deps: EvaluationDomainDependencies) {
+    const { config, dataSource, objectStore, pubSub, jobQueue, datasets, inspection } = deps;
+    const logger = deps.logger.child({ component: 'evaluations' });
+    this.runner = new EvaluationRunner(
+      dataSource,
+      objectStore,
+      jobQueue,
+      pubSub,
+      inspection.engine,
+      inspection.loader,
+      datasets.snapshots,
+      {
+        batchSize: config.evaluations.batchSize,
+        jobExpireSeconds: config.evaluations.jobExpireSeconds,
+        resize: config.inspections.resize,
+        imageMaxPixels: config.datasets.imageMaxPixels,
+      },
+      logger,
+    );
+    this.evaluations = new EvaluationService(dataSource, jobQueue, inspection.models, datasets.categories, datasets.snapshots, pubSub, logger);
+  }
+
+  static async create(deps: EvaluationDomainDependencies): Promise<EvaluationDomain> {
+    const domain = new EvaluationDomain(deps);
+    await deps.jobQueue.define(domain.runner.queueDefinition());
+    return domain;
+  }
+
+  resolverBindings(): ResolverBinding[] {
+    const EvaluationResolver = createEvaluationResolver(this.evaluations);
+    return [[EvaluationResolver, new EvaluationResolver()]];
+  }
+
+  /** What a process running job workers also does: queue again evaluations whose worker died. */
+  async startBackgroundWork(): Promise<void> {
+    const recover = (): Promise<void> =>
+      this.runner.recoverAbandoned().then(
+        () => undefined,
+        (error: unknown) => this.deps.logger.warn({ err: error }, 'could not check for abandoned evaluations'),
+      );
+    await recover();
+    this.recoveryTimer = setInterval(() => void recover(), this.deps.config.evaluations.recoveryIntervalSeconds * 1000);
+    this.recoveryTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.recoveryTimer) clearInterval(this.recoveryTimer);
+    this.recoveryTimer = null;
+    await this.runner.stop();
+  }
+}

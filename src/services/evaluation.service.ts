@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { DataSource, Repository } from 'typeorm';
+import type { Principal } from '../auth/principal';
+import { EvaluationEntity, EvaluationStatus, FINAL_EVALUATION_STATUSES } from '../db/entities/evaluation.entity';
+import { ModelStatus, type ModelVersionEntity } from '../db/entities/model-version.entity';
+import { newestFirst, paginate, type Page, type PageRequest } from '../db/pagination';
+import { AppError, badInput, ErrorCode, notFound } from '../errors';
+import type { JobQueue } from '../jobs/job-queue';
+import { DEFAULT_PRO_LIMIT, IMAGE_SCORE_RULE } from '../metrics';
+import { subscribeToLiveState } from '../pubsub/live-state';
+import type { AppPubSub } from '../pubsub/pubsub';
+import type { CategoryService } from './category.service';
+import { isUuid, queryRows } from './dataset-rules';
+import { EVALUATION_QUEUE, type EvaluationJobPayload } from './evaluation-runner';
+import { modelNotReady, type ModelService } from './model.service';
+import type { SnapshotService } from './snapshot.service';
+
+export interface StartEvaluationRequest {
+  modelId: string;
+  categoryId: string;
+  /** Omitted: a new snapshot of the category's live images is taken. */
+  snapshotId?: string | null;
+  auproLimit?: number | null;
+}
+
+export interface EvaluationFilter {
+  modelId?: string | null;
+  categoryId?: string | null;
+}
+
+/**
+ * Evaluations of a model on the TEST split of a snapshot: started here (a QUEUED row and a job
+ * in one transaction), run by EvaluationRunner in whichever process takes the job, followed
+ * with `watch`. The evaluation row is the state of record.
+ */
+export class EvaluationService {
+  private readonly repository: Repository<EvaluationEntity>;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly jobQueue: JobQueue,
+    private readonly models: ModelService,
+    private readonly categories: CategoryService,
+    private readonly snapshots: SnapshotService,
+    private readonly pubSub: AppPubSub,
+    private readonly logger: Logger,
+  ) {
+    this.repository = dataSource.getRepository(EvaluationEntity);
+  }
+
+  async start(request: StartEvaluationRequest, principal: Principal): Promise<EvaluationEntity> {
+    const auproLimit = request.auproLimit ?? DEFAULT_PRO_LIMIT;
+    if (!Number.isFinite(auproLimit) || auproLimit <= 0 || auproLimit > 1) throw badInput('auproLimit must be in (0, 1]', { argument: 'auproLimit' });
+    const category = await this.categories.requireLive(request.categoryId);
+    const model = await this.models.require(request.modelId);
+    if (model.categoryId !== category.id) throw badInput(`model ${model.name} v${model.version} belongs to another category`, { argument: 'modelId' });
+    if (model.status !== ModelStatus.READY) throw modelNotReady(model);
+
+    const evaluationId = randomUUID();
+    const given = request.snapshotId !== null && request.snapshotId !== undefined;
+    let snapshotId: string;
+    if (given) {
+      const snapshot = await this.snapshots.findById((request.snapshotId as string).toLowerCase());
+      if (!snapshot || snapshot.categoryId !== category.id) throw notFound('Snapshot of this category', request.snapshotId as string);
+      snapshotId = snapshot.id;
+    } else {
+      snapshotId = (await this.snapshots.create(category.id, `evaluation ${evaluationId}`, principal)).id;
+    }
+    try {
+      const evaluation = await this.insertQueued(evaluationId, model, snapshotId, auproLimit, principal);
+      this.jobQueue.wake(EVALUATION_QUEUE);
+      return evaluation;
+    } catch (error) {
+      // The snapshot taken for this evaluation is of no use without it.
+      if (!given) await this.snapshots.delete(snapshotId).catch((cleanupError: unknown) => this.logger.warn({ err: cleanupError, snapshotId }, 'could not remove the snapshot of an evaluation that did not start'));
+      throw error;
+    }
+  }
+
+  private async insertQueued(evaluationId: string, model: ModelVersionEntity, snapshotId: string, auproLimit: number, principal: Principal): Promise<EvaluationEntity> {
+    return this.dataSource.transaction(async (manager) => {
+      // Share-locks the model and the snapshot: a deletion running now either waits for this row or makes it fail.
+      const created = await queryRows<{ id: string; total: number }>(
+        manager,
+        `INSERT INTO evaluation (id, model_id, category_id, snapshot_id, total, aupro_limit, image_score_rule, requested_by)
+         SELECT $1, model.id, model.category_id, snapshot.id,
+                (SELECT count(*) FROM snapshot_image member JOIN image ON image.id = member.image_id WHERE member.snapshot_id = snapshot.id AND image.split = 'TEST'),
+                $4, $5, $6
+           FROM model_version model, snapshot
+          WHERE model.id = $2 AND model.status = 'READY' AND snapshot.id = $3
+            FOR SHARE OF model, snapshot
+         RETURNING id, total`,
+        [evaluationId, model.id, snapshotId, auproLimit, IMAGE_SCORE_RULE, principal.apiKeyId],
+      );
+      const row = created[0];
+      if (!row) throw notFound('Model or snapshot', `${model.id} / ${snapshotId}`);
+      if (Number(row.total) === 0) throw badInput('the snapshot holds no TEST images; there is nothing to evaluate', { argument: 'snapshotId' });
+      const payload: EvaluationJobPayload = { evaluationId };
+      await this.jobQueue.send(EVALUATION_QUEUE, payload, manager);
+      return manager.getRepository(EvaluationEntity).findOneByOrFail({ id: evaluationId });
+    });
+  }
+
+  async findById(id: string): Promise<EvaluationEntity | null> {
+    return isUuid(id) ? this.repository.findOneBy({ id: id.toLowerCase() }) : null;
+  }
+
+  async require(id: string): Promise<EvaluationEntity> {
+    const evaluation = await this.findById(id);
+    if (!evaluation) throw notFound('Evaluation', id);
+    return evaluation;
+  }
+
+  /** Newest first, optionally of one model and/or one category. */
+  list(filter: EvaluationFilter, page: PageRequest): Promise<Page<EvaluationEntity>> {
+    const query = this.repository.createQueryBuilder('evaluation');
+    if (filter.modelId !== null && filter.modelId !== undefined) {
+      if (!isUuid(filter.modelId)) throw notFound('Model', filter.modelId);
+      query.andWhere('evaluation.modelId = :modelId', { modelId: filter.modelId.toLowerCase() });
+    }
+    if (filter.categoryId !== null && filter.categoryId !== undefined) {
+      if (!isUuid(filter.categoryId)) throw notFound('Category', filter.categoryId);
+      query.andWhere('evaluation.categoryId = :categoryId', { categoryId: filter.categoryId.toLowerCase() });
+    }
+    return paginate(query, newestFirst<EvaluationEntity>('evaluation'), page);
+  }
+
+  /**
+   * QUEUED or RUNNING → CANCELLED. A runner notices within moments (it follows the
+   * evaluation's events and checks between batches) and stops; the job is not retried.
+   */
+  async cancel(id: string): Promise<EvaluationEntity> {
+    const evaluation = await this.require(id);
+    const rows = await queryRows<{ id: string }>(
+      this.dataSource.manager,
+      `UPDATE evaluation SET status = 'CANCELLED', finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING id`,
+      [evaluation.id],
+    );
+    if (rows.length === 0) {
+      const current = await this.require(id);
+      throw new AppError(ErrorCode.EVALUATION_NOT_CANCELLABLE, `the evaluation is ${current.status}; only QUEUED or RUNNING evaluations can be cancelled`, {
+        evaluationId: current.id,
+        status: current.status,
+      });
+    }
+    this.pubSub.publish('EVALUATION_UPDATED', evaluation.id, { evaluationId: evaluation.id });
+    return this.require(evaluation.id);
+  }
+
+  /** Sets the evaluated model's threshold to the image score where the evaluation reached its image F1-max. */
+  async applyThreshold(evaluationId: string): Promise<ModelVersionEntity> {
+    const evaluation = await this.require(evaluationId);
+    if (evaluation.status !== EvaluationStatus.SUCCEEDED) {
+      throw new AppError(ErrorCode.EVALUATION_NOT_FINISHED, `the evaluation is ${evaluation.status}; only a SUCCEEDED evaluation has a threshold`, {
+        evaluationId: evaluation.id,
+        status: evaluation.status,
+      });
+    }
+    if (evaluation.imageF1Threshold === null) {
+      throw new AppError(ErrorCode.EVALUATION_HAS_NO_THRESHOLD, 'the evaluation had no defective TEST image, so it has no F1-max threshold', { evaluationId: evaluation.id });
+    }
+    return this.models.setThreshold(evaluation.modelId, evaluation.imageF1Threshold);
+  }
+
+  /** The evaluation's current state at once, then each change (about once a second while it runs), until it has finished. */
+  async watch(id: string): Promise<AsyncIterableIterator<EvaluationEntity>> {
+    const key = id.toLowerCase();
+    const updates = await subscribeToLiveState({
+      changes: this.pubSub.subscribe('EVALUATION_UPDATED', key),
+      load: () => this.findById(key),
+      isFinal: (evaluation) => FINAL_EVALUATION_STATUSES.has(evaluation.status),
+      isSame: (previous, next) => previous.updatedAt.getTime() === next.updatedAt.getTime() && previous.status === next.status && previous.processed === next.processed,
+    });
+    if (!updates) throw notFound('Evaluation', id);
+    return updates;
+  }
+}
