@@ -64,7 +64,7 @@ export const configSchema = z
       .default('cpu')
       .transform((value) => value.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry.length > 0))
       .pipe(z.array(z.enum(['cpu', 'cuda', 'webgpu'])).min(1, 'must name at least one of cpu, cuda, webgpu')),
-    INFERENCE_MAX_BATCH_SIZE: positiveInt.max(256).default(8),
+    INFERENCE_MAX_BATCH_SIZE: positiveInt.max(256).default(4),
     INFERENCE_MAX_QUEUE_DELAY_MS: z.coerce.number().min(0).max(1000).default(2),
     INFERENCE_MAX_QUEUE_LENGTH: positiveInt.default(64),
     INFERENCE_TIMEOUT_MS: positiveInt.default(30_000),

@@ -1,0 +1,573 @@
+/**
+ * Inference: raw onnxruntime-node `session.run` against the service's end-to-end `inspect` over
+ * HTTP, for the bundled demo model and the full-size AST-MFR architecture, in one run.
+ *
+ *   npm run bench:inference
+ *   node dist/bench/inference.bench.js --full models/full/ast-mfr.full.onnx --seconds 20
+ *
+ * Flags: --demo <onnx> (default models/demo/model.onnx), --full <onnx> (default: the first
+ * models/**\/*.full.onnx, made by `.venv-training/bin/python bench/export_full_model.py`; skipped
+ * when there is none), --seconds <s> per measurement (default 15), --workers <n> the service's
+ * INFERENCE_WORKERS (default 1), --json <file> (default bench/out/inference.json).
+ *
+ * Raw: one InferenceSession in this process using every core (graph optimisation "all",
+ * sequential, intra-op threads = available cores, no spinning: the options of the service's
+ * workers with INFERENCE_WORKERS=1), on a random normalised input.
+ * Service: the real server (`dist/src/main.js`) with PostgreSQL and S3 (s3rver) in a process of
+ * their own, as in a deployment; the model registered and activated over HTTP, and
+ * `inspect(categoryId, imageId)` on generated images of the model's input size.
+ *
+ * The machines this runs on are shared, and their load drifts during a run, so raw and service
+ * are measured interleaved: latency as pairs (one raw `session.run`, then one sequential
+ * `inspect`), throughput as alternating rounds (raw batches of the best size, then the service
+ * under 16 concurrent clients), `health` latency sampled during the service rounds. Ratios are of
+ * the medians of the pairs and of the summed rounds.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { startEmbeddedPostgres } from '../src/embedded/postgres';
+import { startEmbeddedS3 } from '../src/embedded/s3';
+import { describeOnnxFile } from '../src/inference';
+import { writeMvtecCategory } from '../src/synthetic/mvtec-generator';
+
+const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+const BATCH_SIZES = [1, 2, 4, 8, 16];
+const CONCURRENCY = 16;
+const HEALTH_INTERVAL_MS = 20;
+/** Alternating raw / service rounds of the throughput measurement. */
+const THROUGHPUT_ROUNDS = 3;
+const BUCKET = 'bench';
+
+interface Options {
+  demo: string;
+  full: string | null;
+  seconds: number;
+  workers: number;
+  json: string;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const value = (flag: string): string | undefined => {
+    const index = argv.indexOf(flag);
+    return index >= 0 ? argv[index + 1] : undefined;
+  };
+  const seconds = Number(value('--seconds') ?? 15);
+  if (!(seconds > 0)) throw new Error('--seconds must be a positive number');
+  const workers = Number(value('--workers') ?? 1);
+  if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a positive integer');
+  return {
+    demo: path.resolve(value('--demo') ?? path.join(PROJECT_ROOT, 'models', 'demo', 'model.onnx')),
+    full: value('--full') ? path.resolve(value('--full') as string) : findFullModel(),
+    seconds,
+    workers,
+    json: path.resolve(value('--json') ?? path.join(PROJECT_ROOT, 'bench', 'out', 'inference.json')),
+  };
+}
+
+function findFullModel(): string | null {
+  const directory = path.join(PROJECT_ROOT, 'models');
+  if (!existsSync(directory)) return null;
+  const found = (readdirSync(directory, { recursive: true, encoding: 'utf8' }) as string[]).filter((entry) => entry.endsWith('.full.onnx')).sort();
+  return found[0] ? path.join(directory, found[0]) : null;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL and S3 in a process of their own (`--infrastructure <dir>`)
+// ---------------------------------------------------------------------------------------------
+
+interface InfrastructureInfo {
+  databaseUrl: string;
+  s3: { endpoint: string; accessKeyId: string; secretAccessKey: string };
+}
+
+async function runInfrastructure(directory: string): Promise<void> {
+  const postgres = await startEmbeddedPostgres({ dataDir: path.join(directory, 'postgres'), port: await freePort(), persistent: false });
+  await postgres.createDatabaseIfMissing('bench');
+  const s3 = await startEmbeddedS3({ dataDir: path.join(directory, 's3'), port: await freePort(), buckets: [BUCKET] });
+  const info: InfrastructureInfo = {
+    databaseUrl: postgres.connectionString('bench'),
+    s3: { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  };
+  process.stdout.write(`INFRASTRUCTURE ${JSON.stringify(info)}\n`);
+  process.once('SIGTERM', () => {
+    void Promise.allSettled([s3.stop(), postgres.stop()]).then(() => process.exit(0));
+  });
+}
+
+interface Child {
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function spawnAndWait(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Child & { match: RegExpExecArray }> {
+  const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start:\n${output.slice(-4000)}`)), 300_000);
+    const onData = (): void => {
+      const found = ready.exec(output);
+      if (found) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    };
+    child.stdout?.on('data', onData);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${args.join(' ')} exited:\n${output.slice(-4000)}`));
+    });
+  });
+  return {
+    child,
+    match,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw onnxruntime-node
+// ---------------------------------------------------------------------------------------------
+
+class RawSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly inputSize: readonly [number, number],
+  ) {}
+
+  static async create(modelPath: string, inputSize: readonly [number, number]): Promise<RawSession> {
+    const session = await ort.InferenceSession.create(modelPath, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: os.availableParallelism(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+    return new RawSession(session, inputSize);
+  }
+
+  tensor(batch: number): ort.Tensor {
+    const [height, width] = this.inputSize;
+    const data = new Float32Array(batch * 3 * height * width);
+    for (let i = 0; i < data.length; i++) data[i] = Math.random() * 4 - 2;
+    return new ort.Tensor('float32', data, [batch, 3, height, width]);
+  }
+
+  /** Milliseconds of one `session.run`. */
+  async time(tensor: ort.Tensor): Promise<number> {
+    const started = performance.now();
+    await this.session.run({ image: tensor });
+    return performance.now() - started;
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+interface BatchSweep {
+  batched: Array<{ batchSize: number; msPerBatch: number; throughput: number; runs: number }>;
+  best: { batchSize: number; throughput: number };
+}
+
+/** Throughput per batch size, up to the point where bigger batches stop paying. */
+async function sweepBatchSizes(raw: RawSession, budgetMs: number): Promise<BatchSweep> {
+  const batched: BatchSweep['batched'] = [];
+  for (const batchSize of BATCH_SIZES) {
+    const tensor = raw.tensor(batchSize);
+    await raw.time(tensor);
+    const times: number[] = [];
+    const deadline = performance.now() + budgetMs;
+    while (times.length < 2 || performance.now() < deadline) times.push(await raw.time(tensor));
+    const msPerBatch = sum(times) / times.length;
+    const throughput = (1000 * batchSize) / msPerBatch;
+    batched.push({ batchSize, msPerBatch, throughput, runs: times.length });
+    if (throughput < 0.9 * Math.max(...batched.map((entry) => entry.throughput))) break;
+  }
+  const best = batched.reduce((a, b) => (b.throughput > a.throughput ? b : a));
+  return { batched, best: { batchSize: best.batchSize, throughput: best.throughput } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service over HTTP
+// ---------------------------------------------------------------------------------------------
+
+class Client {
+  constructor(
+    private readonly url: string,
+    private readonly key: string | null,
+  ) {}
+
+  async request<T>(query: string, variables?: Record<string, unknown>): Promise<T> {
+    const response = await fetch(this.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(this.key ? { authorization: `Bearer ${this.key}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    const result = (await response.json()) as { data?: T; errors?: unknown[] };
+    if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+    return result.data;
+  }
+}
+
+async function put(url: string, headers: Array<{ name: string; value: string }>, body: Buffer): Promise<void> {
+  const response = await fetch(url, { method: 'PUT', headers: Object.fromEntries(headers.map((header) => [header.name, header.value])), body });
+  if (!response.ok) throw new Error(`PUT answered ${response.status}`);
+}
+
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+async function startServer(infrastructure: InfrastructureInfo, adminKey: string, maxBatchSize: number, workers: number): Promise<Child & { url: string }> {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    NODE_ENV: 'production',
+    // Debug: the service logs each inspection's time per stage, summarised below.
+    LOG_LEVEL: 'debug',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_URL: infrastructure.databaseUrl,
+    S3_ENDPOINT: infrastructure.s3.endpoint,
+    S3_BUCKET: BUCKET,
+    AWS_ACCESS_KEY_ID: infrastructure.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: infrastructure.s3.secretAccessKey,
+    ADMIN_API_KEY: adminKey,
+    SEED_DEMO: 'false',
+    JOB_WORKERS_IN_PROCESS: 'false',
+    MODEL_MAX_BYTES: String(2 ** 31 - 1),
+    INFERENCE_WORKERS: String(workers),
+    INFERENCE_MAX_BATCH_SIZE: String(maxBatchSize),
+    INFERENCE_MAX_QUEUE_LENGTH: String(Math.max(64, 4 * CONCURRENCY)),
+    INFERENCE_TIMEOUT_MS: '600000',
+  };
+  const server = await spawnAndWait([path.join(PROJECT_ROOT, 'dist', 'src', 'main.js')], env, /^GraphQL: (\S+)$/m);
+  return { ...server, url: server.match[1] as string };
+}
+
+/** A category with a few generated test images of the model's input size, and the model active. */
+async function prepareCategory(client: Client, label: string, modelPath: string, size: number): Promise<{ categoryId: string; imageIds: string[] }> {
+  const dataset = await client.request<{ createDataset: { id: string } }>('mutation($n: String!) { createDataset(input: { name: $n }) { id } }', { n: `bench ${label}` });
+  const category = await client.request<{ createCategory: { id: string } }>('mutation($d: ID!) { createCategory(input: { datasetId: $d, name: "bench" }) { id } }', {
+    d: dataset.createDataset.id,
+  });
+  const categoryId = category.createCategory.id;
+  const directory = mkdtempSync(path.join(os.tmpdir(), 'bench-images-'));
+  const imageIds: string[] = [];
+  try {
+    const summary = await writeMvtecCategory({ outDir: directory, category: 'bench', seed: 11, size, trainCount: 0, testGoodCount: 8, testDefectCount: 0 });
+    for (const file of summary.files) {
+      const bytes = readFileSync(path.join(summary.categoryDir, file.imagePath));
+      const targets = await client.request<{ requestImageUploads: Array<{ uploadId: string; url: string; headers: Array<{ name: string; value: string }> }> }>(
+        'mutation($input: RequestImageUploadsInput!) { requestImageUploads(input: $input) { uploadId url headers { name value } } }',
+        { input: { categoryId, split: 'TEST', files: [{ filename: 'x.png', contentType: 'image/png', byteSize: bytes.length, sha256: sha256(bytes) }] } },
+      );
+      const target = targets.requestImageUploads[0] as { uploadId: string; url: string; headers: Array<{ name: string; value: string }> };
+      await put(target.url, target.headers, bytes);
+      const confirmed = await client.request<{ confirmImageUploads: { images: Array<{ id: string }> } }>('mutation($ids: [ID!]!) { confirmImageUploads(uploadIds: $ids) { images { id } } }', {
+        ids: [target.uploadId],
+      });
+      imageIds.push((confirmed.confirmImageUploads.images[0] as { id: string }).id);
+    }
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+  const modelBytes = readFileSync(modelPath);
+  const upload = await client.request<{ requestModelUpload: { uploadId: string; url: string; headers: Array<{ name: string; value: string }> } }>(
+    'mutation($input: RequestModelUploadInput!) { requestModelUpload(input: $input) { uploadId url headers { name value } } }',
+    { input: { byteSize: modelBytes.length, sha256: sha256(modelBytes) } },
+  );
+  await put(upload.requestModelUpload.url, upload.requestModelUpload.headers, modelBytes);
+  const model = await client.request<{ registerModel: { id: string; status: string; failureReason: string | null } }>(
+    'mutation($input: RegisterModelInput!) { registerModel(input: $input) { id status failureReason } }',
+    { input: { categoryId, name: label, uploadId: upload.requestModelUpload.uploadId } },
+  );
+  if (model.registerModel.status !== 'READY') throw new Error(`the ${label} model did not validate: ${model.registerModel.failureReason}`);
+  await client.request('mutation($id: ID!) { activateModel(id: $id) { id } }', { id: model.registerModel.id });
+  return { categoryId, imageIds };
+}
+
+const INSPECT = 'mutation($c: ID!, $i: ID!) { inspect(input: { categoryId: $c, imageId: $i }) { id score latencyMs anomalyMapUrl overlayUrl maskUrl } }';
+
+interface Measurements {
+  latency: { rawP50: number; rawP99: number; e2eP50: number; e2eP99: number; serverP50: number; pairs: number };
+  throughput: { rawBatchSize: number; raw: number; service: number; rounds: Array<{ raw: number; service: number }>; e2eP50: number; e2eP99: number; requests: number };
+  health: { p50: number; p99: number; max: number; samples: number };
+}
+
+async function measure(
+  raw: RawSession,
+  sweep: BatchSweep,
+  client: Client,
+  anonymous: Client,
+  categoryId: string,
+  imageIds: string[],
+  seconds: number,
+  phase: (name: 'latency' | 'throughput' | 'health' | 'end') => void,
+): Promise<Measurements> {
+  let next = 0;
+  const inspect = async (): Promise<{ ms: number; serverMs: number }> => {
+    const started = performance.now();
+    const data = await client.request<{ inspect: { latencyMs: number } }>(INSPECT, { c: categoryId, i: imageIds[next++ % imageIds.length] });
+    return { ms: performance.now() - started, serverMs: data.inspect.latencyMs };
+  };
+  const single = raw.tensor(1);
+  for (let i = 0; i < 3; i++) {
+    await inspect();
+    await raw.time(single);
+  }
+
+  // Latency: pairs of one raw run and one inspect, so both see the same machine load.
+  phase('latency');
+  const rawTimes: number[] = [];
+  const e2eTimes: number[] = [];
+  const serverTimes: number[] = [];
+  const latencyDeadline = performance.now() + seconds * 1000;
+  while (rawTimes.length < 10 || performance.now() < latencyDeadline) {
+    rawTimes.push(await raw.time(single));
+    const { ms, serverMs } = await inspect();
+    e2eTimes.push(ms);
+    serverTimes.push(serverMs);
+  }
+
+  // Throughput: alternating rounds of raw batches and the service under CONCURRENCY clients.
+  phase('throughput');
+  const batch = raw.tensor(sweep.best.batchSize);
+  const roundMs = (seconds * 1000) / THROUGHPUT_ROUNDS;
+  const rounds: Array<{ raw: number; service: number; rawImages: number; rawMs: number; serviceImages: number; serviceMs: number }> = [];
+  const concurrent: number[] = [];
+  const health: number[] = [];
+  for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
+    const rawStarted = performance.now();
+    let rawImages = 0;
+    while (rawImages < 2 * sweep.best.batchSize || performance.now() - rawStarted < roundMs) {
+      await raw.time(batch);
+      rawImages += sweep.best.batchSize;
+    }
+    const rawMs = performance.now() - rawStarted;
+
+    const serviceStarted = performance.now();
+    let serviceImages = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (serviceImages < CONCURRENCY || performance.now() - serviceStarted < roundMs) {
+          serviceImages += 1;
+          concurrent.push((await inspect()).ms);
+        }
+      }),
+    );
+    const serviceMs = performance.now() - serviceStarted;
+    rounds.push({ raw: (1000 * rawImages) / rawMs, service: (1000 * serviceImages) / serviceMs, rawImages, rawMs, serviceImages, serviceMs });
+  }
+
+  // Health under the same load, in a phase of its own: its requests cost CPU too, and would
+  // otherwise count against the service's throughput.
+  phase('health');
+  let running = true;
+  const load = (async () => {
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (running) await inspect();
+      }),
+    );
+    return performance.now() - started;
+  })();
+  // Let the queue fill before sampling.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const healthStarted = performance.now();
+  while (health.length < 50 || performance.now() - healthStarted < roundMs) {
+    const started = performance.now();
+    await anonymous.request('{ health { status } }');
+    health.push(performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, HEALTH_INTERVAL_MS));
+  }
+  running = false;
+  await load;
+  phase('end');
+  return {
+    latency: {
+      rawP50: percentile(rawTimes, 50),
+      rawP99: percentile(rawTimes, 99),
+      e2eP50: percentile(e2eTimes, 50),
+      e2eP99: percentile(e2eTimes, 99),
+      serverP50: percentile(serverTimes, 50),
+      pairs: rawTimes.length,
+    },
+    throughput: {
+      rawBatchSize: sweep.best.batchSize,
+      raw: (1000 * sum(rounds.map((round) => round.rawImages))) / sum(rounds.map((round) => round.rawMs)),
+      service: (1000 * sum(rounds.map((round) => round.serviceImages))) / sum(rounds.map((round) => round.serviceMs)),
+      rounds: rounds.map((round) => ({ raw: round.raw, service: round.service })),
+      e2eP50: percentile(concurrent, 50),
+      e2eP99: percentile(concurrent, 99),
+      requests: concurrent.length,
+    },
+    health: { p50: percentile(health, 50), p99: percentile(health, 99), max: Math.max(...health), samples: health.length },
+  };
+}
+
+type Stage = 'readMs' | 'decodeMs' | 'queueMs' | 'runMs' | 'inferMs' | 'renderMs' | 'storeMs';
+const STAGES: Stage[] = ['readMs', 'decodeMs', 'queueMs', 'runMs', 'inferMs', 'renderMs', 'storeMs'];
+
+/** Medians of the per-stage times the server logged for its inspections ('inspection timings'). */
+function stageMedians(serverOutput: string): Record<Stage, number> {
+  const samples: Record<Stage, number[]> = { readMs: [], decodeMs: [], queueMs: [], runMs: [], inferMs: [], renderMs: [], storeMs: [] };
+  for (const line of serverOutput.split('\n')) {
+    if (!line.includes('"inspection timings"')) continue;
+    try {
+      const entry = JSON.parse(line) as Partial<Record<Stage, number>>;
+      for (const stage of STAGES) if (typeof entry[stage] === 'number') samples[stage].push(entry[stage] as number);
+    } catch {
+      // a partial line at the end of the buffer
+    }
+  }
+  return Object.fromEntries(STAGES.map((stage) => [stage, percentile(samples[stage], 50)])) as Record<Stage, number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface ModelReport {
+  label: string;
+  file: string;
+  bytes: number;
+  inputSize: readonly [number, number];
+  sweep: BatchSweep;
+  measurements: Measurements;
+  /** Medians of the server's per-stage times, at concurrency 1 and under 16 concurrent clients. */
+  serverStagesP50: { concurrency1: Record<Stage, number>; concurrency16: Record<Stage, number> };
+  ratios: { latencyP50: number; throughput: number };
+}
+
+async function benchModel(label: string, modelPath: string, options: Options, infrastructure: InfrastructureInfo): Promise<ModelReport> {
+  const { seconds, workers } = options;
+  const { metadata } = describeOnnxFile(readFileSync(modelPath));
+  process.stdout.write(`\n${label}: ${path.relative(PROJECT_ROOT, modelPath)} (input ${metadata.inputSize.join('×')})\n`);
+  const raw = await RawSession.create(modelPath, metadata.inputSize);
+  try {
+    const sweep = await sweepBatchSizes(raw, (seconds * 1000) / 3);
+    process.stdout.write(`  raw batch sizes: ${sweep.batched.map((entry) => `b=${entry.batchSize} ${entry.throughput.toFixed(1)} img/s`).join(', ')}\n`);
+    const adminKey = `bench-${randomBytes(24).toString('hex')}`;
+    const server = await startServer(infrastructure, adminKey, sweep.best.batchSize, workers);
+    try {
+      const client = new Client(server.url, adminKey);
+      const { categoryId, imageIds } = await prepareCategory(client, label, modelPath, Math.max(...metadata.inputSize));
+      const offsets: Record<string, number> = {};
+      const measurements = await measure(raw, sweep, client, new Client(server.url, null), categoryId, imageIds, seconds, (name) => (offsets[name] = server.output().length));
+      const output = server.output();
+      return {
+        label,
+        file: path.relative(PROJECT_ROOT, modelPath),
+        bytes: readFileSync(modelPath).length,
+        inputSize: metadata.inputSize,
+        sweep,
+        measurements,
+        serverStagesP50: {
+          concurrency1: stageMedians(output.slice(offsets.latency, offsets.throughput)),
+          concurrency16: stageMedians(output.slice(offsets.throughput, offsets.health)),
+        },
+        ratios: { latencyP50: measurements.latency.e2eP50 / measurements.latency.rawP50, throughput: measurements.throughput.service / measurements.throughput.raw },
+      };
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await raw.release();
+  }
+}
+
+function table(reports: readonly ModelReport[]): string {
+  const rows = [
+    '| model | input | raw b=1 p50 / p99 (ms) | e2e c=1 p50 / p99 (ms) | e2e ÷ raw p50 (target ≤ 1.10, full) | raw img/s (best batch) | e2e c=16 img/s | ÷ raw (target ≥ 0.9) | health p99 under load (target < 50 ms) |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const { label, inputSize, measurements: m, ratios } of reports) {
+    rows.push(
+      `| ${label} | ${inputSize.join('×')} | ${m.latency.rawP50.toFixed(1)} / ${m.latency.rawP99.toFixed(1)} | ${m.latency.e2eP50.toFixed(1)} / ${m.latency.e2eP99.toFixed(1)} | ` +
+        `${ratios.latencyP50.toFixed(3)} | ${m.throughput.raw.toFixed(2)} (b=${m.throughput.rawBatchSize}) | ${m.throughput.service.toFixed(2)} | ${ratios.throughput.toFixed(3)} | ${m.health.p99.toFixed(1)} ms |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const infrastructureFlag = argv.indexOf('--infrastructure');
+  if (infrastructureFlag >= 0) return runInfrastructure(argv[infrastructureFlag + 1] as string);
+
+  const options = parseOptions(argv);
+  const loadAtStart = os.loadavg();
+  const models: Array<[string, string]> = [];
+  if (existsSync(options.demo)) models.push(['demo', options.demo]);
+  else process.stdout.write(`demo model ${options.demo} is missing (npm run demo:model); skipped\n`);
+  if (options.full && existsSync(options.full)) models.push(['full-size AST-MFR', options.full]);
+  else process.stdout.write('full-size model not found (`.venv-training/bin/python bench/export_full_model.py`, or --full <onnx>); skipped\n');
+  if (models.length === 0) throw new Error('no model to benchmark');
+
+  const directory = mkdtempSync(path.join(os.tmpdir(), 'bench-inference-'));
+  // Run as root, embedded PostgreSQL drops to an unprivileged user that must reach its data dir.
+  chmodSync(directory, 0o755);
+  const infrastructureProcess = await spawnAndWait([__filename, '--infrastructure', directory], { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }, /^INFRASTRUCTURE (.+)$/m);
+  const reports: ModelReport[] = [];
+  try {
+    const infrastructure = JSON.parse(infrastructureProcess.match[1] as string) as InfrastructureInfo;
+    for (const [label, file] of models) reports.push(await benchModel(label, file, options, infrastructure));
+  } finally {
+    await infrastructureProcess.stop();
+    rmSync(directory, { recursive: true, force: true });
+  }
+
+  const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.availableParallelism()} (load average ${loadAtStart.map((load) => load.toFixed(2)).join(' ')} at the start, ${os.loadavg().map((load) => load.toFixed(2)).join(' ')} at the end), Node ${process.version}, onnxruntime-node ${ort.env.versions.common}; service INFERENCE_WORKERS=${options.workers}`;
+  process.stdout.write(`\n${machine}\n\n${table(reports)}\n`);
+  for (const report of reports) {
+    const { measurements: m, serverStagesP50: stages } = report;
+    process.stdout.write(
+      `\n${report.label}: ${m.latency.pairs} latency pairs; server-side latencyMs p50 ${m.latency.serverP50.toFixed(1)} ms; ` +
+        `server stages p50 (ms) at c=1: ${STAGES.map((stage) => `${stage.replace('Ms', '')} ${stages.concurrency1[stage].toFixed(1)}`).join(', ')}; ` +
+        `at c=16: ${STAGES.map((stage) => `${stage.replace('Ms', '')} ${stages.concurrency16[stage].toFixed(1)}`).join(', ')}; ` +
+        `throughput rounds raw/service img/s ${m.throughput.rounds.map((round) => `${round.raw.toFixed(2)}/${round.service.toFixed(2)}`).join(', ')}; ` +
+        `c=16 e2e p50 ${m.throughput.e2eP50.toFixed(0)} ms p99 ${m.throughput.e2eP99.toFixed(0)} ms over ${m.throughput.requests} requests; ` +
+        `health p50 ${m.health.p50.toFixed(1)} ms, max ${m.health.max.toFixed(1)} ms over ${m.health.samples} samples\n`,
+    );
+  }
+  mkdirSync(path.dirname(options.json), { recursive: true });
+  writeFileSync(options.json, `${JSON.stringify({ machine, date: new Date().toISOString(), seconds: options.seconds, workers: options.workers, reports }, null, 2)}\n`);
+  process.stdout.write(`\nwrote ${path.relative(process.cwd(), options.json)}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,111 @@
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import type { Config } from '../config/config';
+import type { ResolverBinding } from '../graphql/schema';
+import type { Readiness } from '../http/readiness';
+import { InferenceEngine } from '../inference';
+import type { AppPubSub } from '../pubsub/pubsub';
+import { InspectionResolver } from '../resolvers/inspection.resolver';
+import { CategoryActiveModelResolver, ModelResolver } from '../resolvers/model.resolver';
+import { seedDemo } from '../seed/demo-seed';
+import type { ObjectStore } from '../storage/object-store';
+import type { DatasetDomain } from './dataset-domain';
+import { InspectionService } from './inspection.service';
+import { ModelLoaderService } from './model-loader.service';
+import { ModelService } from './model.service';
+
+export interface InspectionDomainDependencies {
+  config: Config;
+  dataSource: DataSource;
+  objectStore: ObjectStore;
+  pubSub: AppPubSub;
+  datasets: DatasetDomain;
+  logger: Logger;
+}
+
+/** How often expired model and inspection uploads are removed. */
+const UPLOAD_SWEEP_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * Models and inspections, wired once per process around its one InferenceEngine (a pool of
+ * onnxruntime worker threads).
+ */
+export class InspectionDomain {
+  readonly engine: InferenceEngine;
+  readonly loader: ModelLoaderService;
+  readonly models: ModelService;
+  readonly inspections: InspectionService;
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly deps: InspectionDomainDependencies) {
+    const { config, dataSource, objectStore, pubSub, datasets } = deps;
+    const logger = deps.logger.child({ component: 'inspection' });
+    this.engine = new InferenceEngine(config.inference);
+    this.loader = new ModelLoaderService(dataSource, objectStore, this.engine, pubSub, logger);
+    this.models = new ModelService(
+      dataSource,
+      objectStore,
+      this.engine,
+      this.loader,
+      datasets.categories,
+      pubSub,
+      { maxBytes: config.models.maxBytes, uploadUrlExpirySeconds: config.datasets.uploadUrlExpirySeconds },
+      logger,
+    );
+    this.inspections = new InspectionService(
+      dataSource,
+      objectStore,
+      this.engine,
+      this.loader,
+      this.models,
+      datasets.images,
+      pubSub,
+      {
+        batchMaxImages: config.inspections.batchMaxImages,
+        resize: config.inspections.resize,
+        imageMaxPixels: config.datasets.imageMaxPixels,
+        uploadMaxBytes: config.datasets.uploadMaxBytes,
+        uploadUrlExpirySeconds: config.datasets.uploadUrlExpirySeconds,
+      },
+      logger,
+    );
+  }
+
+  resolverBindings(): ResolverBinding[] {
+    return [
+      [ModelResolver, new ModelResolver(this.models)],
+      [CategoryActiveModelResolver, new CategoryActiveModelResolver(this.models)],
+      [InspectionResolver, new InspectionResolver(this.inspections)],
+    ];
+  }
+
+  /**
+   * Before the server answers: fails validations a stopped process left behind and seeds the
+   * demo on a first embedded start. Then loads the active models in the background; the
+   * `models` readiness check fails until each is loaded and warmed up.
+   */
+  async start(readiness: Readiness, options: { embeddedDatabase: boolean }): Promise<void> {
+    const { config, logger } = this.deps;
+    await this.models.failAbandonedValidations();
+    if (config.models.seedDemo ?? options.embeddedDatabase) {
+      await seedDemo({ dataSource: this.deps.dataSource, objectStore: this.deps.objectStore, datasets: this.deps.datasets, models: this.models, imageMaxPixels: config.datasets.imageMaxPixels, logger });
+    }
+    readiness.register('models', () => this.loader.assertActiveModelsWarm());
+    this.loader.start();
+    const sweep = (): void => {
+      Promise.all([this.models.sweepExpiredUploads(), this.inspections.sweepExpiredUploads()]).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not remove expired model or inspection uploads'),
+      );
+    };
+    this.sweepTimer = setInterval(sweep, UPLOAD_SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** After the HTTP server has drained, before the database pool closes. */
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    await this.loader.stop();
+    await this.engine.close();
+  }
+}

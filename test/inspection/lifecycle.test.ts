@@ -1,0 +1,139 @@
+// Start-up: active models are loaded before /readyz says ready, and the first embedded start
+// seeds the demo so that inspect works at once.
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { GraphQLTestClient } from '../support/graphql-client';
+import { testS3Settings, uniqueName } from '../support/resources';
+import { spawnServer, startTestServer, type TestServer } from '../support/test-server';
+import { activateModel, createCategory, createClients, eventually, generateSamples, inspect, readDemoModel, registerModel, StorageProbe, uploadImages } from './helpers';
+
+interface ReadinessReport {
+  ready: boolean;
+  checks: Array<{ name: string; ok: boolean; error?: string }>;
+}
+
+async function readiness(server: TestServer): Promise<{ status: number; report: ReadinessReport }> {
+  const response = await fetch(`${server.baseUrl}/readyz`);
+  return { status: response.status, report: (await response.json()) as ReadinessReport };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+test('on start the active models are loaded; /readyz stays not ready while one cannot be warmed up, and turns ready once it is', async () => {
+  const modelBytes = await readDemoModel();
+  const first = await startTestServer();
+  let modelId: string;
+  let categoryId: string;
+  let imageId: string;
+  try {
+    const clients = await createClients(first);
+    const samples = await generateSamples(modelBytes, { trainCount: 0, testGoodCount: 1, testDefectCount: 0 });
+    ({ categoryId } = await createCategory(clients.labeler, 'readiness', samples.category));
+    [imageId] = (await uploadImages(clients.labeler, categoryId, samples.files)) as [string];
+    const model = await registerModel(clients.admin, categoryId, 'demo', modelBytes);
+    modelId = (await activateModel(clients.admin, model.id)).id;
+    const { report } = await readiness(first);
+    expect(report.checks.find((check) => check.name === 'models')).toEqual({ name: 'models', ok: true });
+    // No SEED_DEMO and an external database: nothing was seeded.
+    const datasets = await clients.viewer.data<{ datasets: { edges: Array<{ node: { name: string } }> } }>('{ datasets(first: 50) { edges { node { name } } } }');
+    expect(datasets.datasets.edges.map((edge) => edge.node.name)).not.toContain('Demo');
+  } finally {
+    await first.stop();
+  }
+
+  // The stored file no longer matches its checksum: the restarted server cannot warm the model up.
+  const probe = new StorageProbe(first);
+  await probe.store.put(`models/${modelId}/model.onnx`, Buffer.from('damaged'), 'application/octet-stream');
+  const second = await spawnServer(first.env, { adminKey: first.adminKey, databaseUrl: first.databaseUrl, bucket: first.bucket });
+  try {
+    const notReady = await eventually(async () => {
+      const answer = await readiness(second);
+      const check = answer.report.checks.find((entry) => entry.name === 'models');
+      if (!check?.error?.includes('SHA-256')) throw new Error(`models check not failing on the damaged file yet: ${JSON.stringify(answer.report)}`);
+      return answer;
+    });
+    expect(notReady.status).toBe(503);
+    expect(notReady.report.ready).toBe(false);
+    expect(notReady.report.checks.find((check) => check.name === 'models')?.error).toContain(modelId);
+
+    await probe.store.put(`models/${modelId}/model.onnx`, modelBytes, 'application/octet-stream');
+    const ready = await eventually(async () => {
+      const answer = await readiness(second);
+      if (answer.status !== 200) throw new Error(`not ready yet: ${JSON.stringify(answer.report)}`);
+      return answer;
+    });
+    expect(ready.report.checks.find((check) => check.name === 'models')).toEqual({ name: 'models', ok: true });
+    const clients = await createClients(second);
+    const inspection = await inspect(clients.labeler, { categoryId, imageId });
+    expect(inspection.model.id).toBe(modelId);
+  } finally {
+    await probe.close();
+    await second.stop();
+  }
+});
+
+test('the first start with an embedded database seeds the demo: a generated category with the bundled model active; later starts do not seed again', async () => {
+  const s3 = testS3Settings(uniqueName('seed-'));
+  const adminKey = `test-admin-${uniqueName('')}-0123456789abcdef`;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    // No DATABASE_URL: the server starts its own embedded PostgreSQL under DATA_DIR.
+    DATA_DIR: path.join(process.env.TEST_TMP_DIR ?? '/tmp', uniqueName('embedded-')),
+    EMBEDDED_POSTGRES_PORT: String(await freePort()),
+    S3_ENDPOINT: s3.endpoint ?? '',
+    S3_BUCKET: s3.bucket,
+    AWS_ACCESS_KEY_ID: s3.credentials?.accessKeyId ?? '',
+    AWS_SECRET_ACCESS_KEY: s3.credentials?.secretAccessKey ?? '',
+    ADMIN_API_KEY: adminKey,
+  };
+  const known = { adminKey, databaseUrl: '', bucket: s3.bucket };
+  type Demo = { datasets: { edges: Array<{ node: { id: string; name: string; categories: Array<{ id: string; name: string; activeModel: { id: string; name: string; status: string; isActive: boolean } | null }> } }> } };
+  const demoQuery = '{ datasets(first: 50) { edges { node { id name categories { id name activeModel { id name status isActive } } } } } }';
+
+  let firstModelId: string;
+  const first = await spawnServer(env, known);
+  try {
+    const client = new GraphQLTestClient(first.url, adminKey);
+    const demo = (await client.data<Demo>(demoQuery)).datasets.edges.map((edge) => edge.node);
+    expect(demo.map((dataset) => dataset.name)).toEqual(['Demo']);
+    const category = demo[0]?.categories[0];
+    expect(category?.activeModel).toMatchObject({ name: 'demo', status: 'READY', isActive: true });
+    firstModelId = category?.activeModel?.id as string;
+    const images = await client.data<{ images: { totalCount: number; edges: Array<{ node: { id: string; defectType: string | null } }> } }>(
+      'query($id: ID!) { images(categoryId: $id, first: 100) { totalCount edges { node { id defectType } } } }',
+      { id: category?.id },
+    );
+    expect(images.images.totalCount).toBeGreaterThan(10);
+    const defective = images.images.edges.find((edge) => edge.node.defectType !== null)?.node.id;
+    const inspection = await inspect(client, { categoryId: category?.id, imageId: defective });
+    expect(inspection.model.id).toBe(firstModelId);
+  } finally {
+    await first.stop();
+  }
+
+  const second = await spawnServer(env, known);
+  try {
+    const client = new GraphQLTestClient(second.url, adminKey);
+    const demo = (await client.data<Demo>(demoQuery)).datasets.edges.map((edge) => edge.node);
+    expect(demo.map((dataset) => dataset.name)).toEqual(['Demo']);
+    expect(demo[0]?.categories.map((category) => category.activeModel?.id)).toEqual([firstModelId]);
+    const versions = await client.data<{ models: { totalCount: number } }>('query($id: ID!) { models(categoryId: $id) { totalCount } }', { id: demo[0]?.categories[0]?.id });
+    expect(versions.models.totalCount).toBe(1);
+  } finally {
+    await second.stop();
+  }
+});
