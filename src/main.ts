@@ -25,9 +25,10 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  // The two lines people and scripts look for; everything else is JSON logs.
-  process.stdout.write(`GraphQL: ${application.url}\n`);
-  if (application.initialAdminKey) process.stdout.write(`Admin API key: ${application.initialAdminKey}\n`);
+  // The lines people and scripts look for (everything else is JSON logs), in one write so
+  // that a reader that waits for the first line has the key too.
+  const adminKeyLine = application.initialAdminKey ? `Admin API key: ${application.initialAdminKey}\n` : '';
+  process.stdout.write(`GraphQL: ${application.url}\n${adminKeyLine}`);
 
   let stopping = false;
   const shutdown = (signal: string): void => {
