@@ -58,8 +58,21 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   return spawnServer(env, { adminKey, databaseUrl, bucket: s3.bucket });
 }
 
+/** Servers still running when this test process exits (e.g. jest force-kills a worker) are killed too. */
+const runningChildren = new Set<ChildProcess>();
+function killRunningChildren(): void {
+  for (const child of runningChildren) child.kill('SIGKILL');
+}
+process.once('exit', killRunningChildren);
+process.once('SIGTERM', () => {
+  killRunningChildren();
+  process.exit(143);
+});
+
 export async function spawnServer(env: Record<string, string>, known: { adminKey: string; databaseUrl: string; bucket: string }): Promise<TestServer> {
   const child = spawn(process.execPath, [MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  runningChildren.add(child);
+  child.once('exit', () => runningChildren.delete(child));
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
