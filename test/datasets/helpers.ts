@@ -1,11 +1,8 @@
 // What the dataset tests share: a labeler's view over HTTP, and looks into the server's own
 // database and bucket to check that nothing was left behind.
 import { createHash } from 'node:crypto';
-import pg from 'pg';
 import sharp from 'sharp';
-import { ObjectStore } from '../../src/storage/object-store';
 import { GraphQLTestClient } from '../support/graphql-client';
-import { testS3Settings } from '../support/resources';
 import type { TestServer } from '../support/test-server';
 
 export type Role = 'ADMIN' | 'LABELER' | 'VIEWER';
@@ -154,38 +151,4 @@ export async function uploadAndConfirm(
   return (await client.data<{ confirmImageUploads: ConfirmResult }>(CONFIRM_UPLOADS, { ids: targets.map((target) => target.uploadId) })).confirmImageUploads;
 }
 
-/** Direct looks into what the server stored: rows in its database, objects in its bucket. */
-export class StorageProbe {
-  readonly store: ObjectStore;
-  private readonly pool: pg.Pool;
-
-  constructor(server: TestServer) {
-    this.store = new ObjectStore(testS3Settings(server.bucket));
-    this.pool = new pg.Pool({ connectionString: server.databaseUrl, max: 2 });
-  }
-
-  async count(sql: string, parameters: unknown[] = []): Promise<number> {
-    const { rows } = await this.pool.query<{ count: string }>(sql, parameters);
-    return Number(rows[0]?.count ?? 0);
-  }
-
-  query<T extends pg.QueryResultRow>(sql: string, parameters: unknown[] = []): Promise<pg.QueryResult<T>> {
-    return this.pool.query<T>(sql, parameters);
-  }
-
-  async keys(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const object of this.store.list(prefix)) keys.push(object.key);
-    return keys.sort();
-  }
-
-  /** Every object under our own prefixes. */
-  async storedKeys(): Promise<string[]> {
-    return [...(await this.keys('uploads/')), ...(await this.keys('images/')), ...(await this.keys('masks/'))];
-  }
-
-  async close(): Promise<void> {
-    this.store.destroy();
-    await this.pool.end();
-  }
-}
+export { StorageProbe } from '../support/storage-probe';

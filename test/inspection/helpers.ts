@@ -5,14 +5,11 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import sharp from 'sharp';
 import { describeOnnxFile } from '../../src/inference';
 import { demoGeneratorSettings, demoModelPath } from '../../src/seed/demo-seed';
-import { ObjectStore } from '../../src/storage/object-store';
 import { writeMvtecCategory } from '../../src/synthetic/mvtec-generator';
 import { GraphQLTestClient } from '../support/graphql-client';
-import { testS3Settings } from '../support/resources';
 import type { TestServer } from '../support/test-server';
 
 export const REPOSITORY_ROOT = path.resolve(__dirname, '..', '..');
@@ -231,36 +228,7 @@ export async function fetchImage(url: string): Promise<{ bytes: Buffer; contentT
   return { bytes, contentType: response.headers.get('content-type'), format: metadata.format, width: metadata.width, height: metadata.height, channels: metadata.channels };
 }
 
-/** Direct looks into what the server stored: rows in its database, objects in its bucket. */
-export class StorageProbe {
-  readonly store: ObjectStore;
-  private readonly pool: pg.Pool;
-
-  constructor(server: TestServer) {
-    this.store = new ObjectStore(testS3Settings(server.bucket));
-    this.pool = new pg.Pool({ connectionString: server.databaseUrl, max: 2 });
-  }
-
-  async count(sql: string, parameters: unknown[] = []): Promise<number> {
-    const { rows } = await this.pool.query<{ count: string }>(sql, parameters);
-    return Number(rows[0]?.count ?? 0);
-  }
-
-  query<T extends pg.QueryResultRow>(sql: string, parameters: unknown[] = []): Promise<pg.QueryResult<T>> {
-    return this.pool.query<T>(sql, parameters);
-  }
-
-  async keys(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const object of this.store.list(prefix)) keys.push(object.key);
-    return keys.sort();
-  }
-
-  async close(): Promise<void> {
-    this.store.destroy();
-    await this.pool.end();
-  }
-}
+export { StorageProbe } from '../support/storage-probe';
 
 /** Polls until `check` passes (or throws its last error after `timeoutMs`); for states another process reaches. */
 export async function eventually<T>(check: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
