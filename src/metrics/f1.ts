@@ -66,6 +66,6 @@ export function pixelF1Max(maps: readonly Float32Array[], masks: readonly Uint8A
   assertPixelInputs(maps, masks);
   const positives = maskPositivePixels(maps, masks);
   const accumulator = new F1Accumulator(positives.count);
-  scanPixelScoreGroups(maps, positives, accumulator);
+  scanPixelScoreGroups(maps, positives, accumulator, { mergeNegativeRuns: true });
   return accumulator.result();
 }

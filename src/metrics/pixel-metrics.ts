@@ -51,7 +51,7 @@ export function evaluatePixelMetrics(
       f1.add(batch);
     },
   };
-  scanPixelScoreGroups(maps, positives, sink, options);
+  scanPixelScoreGroups(maps, positives, sink, { mergeNegativeRuns: true, ...options });
   return {
     auroc: roc.auroc(),
     aupro: pro.aupro(),

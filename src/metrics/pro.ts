@@ -111,7 +111,7 @@ function pixelPro(
   assertProLimit(limit);
   const positives = regionPositivePixels(maps, masks, width, height);
   const accumulator = new ProAccumulator(positives.negativePixels, positives.regionCount, limit, recordCurve);
-  scanPixelScoreGroups(maps, positives, accumulator);
+  scanPixelScoreGroups(maps, positives, accumulator, { mergeNegativeRuns: !recordCurve });
   return accumulator;
 }
 

@@ -107,7 +107,7 @@ function pixelRoc(maps: readonly Float32Array[], masks: readonly Uint8Array[], r
   assertPixelInputs(maps, masks);
   const positives = maskPositivePixels(maps, masks);
   const accumulator = new RocAccumulator(positives.count, positives.negativePixels, recordCurve);
-  scanPixelScoreGroups(maps, positives, accumulator);
+  scanPixelScoreGroups(maps, positives, accumulator, { mergeNegativeRuns: !recordCurve });
   return accumulator;
 }
 

@@ -105,7 +105,7 @@ interface PixelResults {
 /**
  * Keeps the (FPR, PRO) points up to the limit for plotting, with the arithmetic of
  * ProAccumulator, but only points that moved the curve by a visible step, so memory stays
- * bounded whatever the number of distinct pixel scores.
+ * bounded whatever the number of distinct pixel scores; the last point lies at the limit.
  */
 class ProCurveSampler implements ScoreGroupSink {
   private falsePositives = 0;
@@ -132,11 +132,14 @@ class ProCurveSampler implements ScoreGroupSink {
       this.falsePositives += batch.negatives[g];
       this.overlapSum += batch.positiveWeights[g];
       const x = this.falsePositives / this.totalNegatives;
+      const y = Math.min(this.overlapSum / this.regionCount, 1);
       if (x > this.limit) {
+        // The curve ends at the limit, at the height AUPRO integrates to (linear interpolation).
+        const { x: previousX, y: previousY } = this.last;
+        if (previousX < this.limit) this.last = { x: this.limit, y: previousY + ((y - previousY) * (this.limit - previousX)) / (x - previousX) };
         this.done = true;
         break;
       }
-      const y = Math.min(this.overlapSum / this.regionCount, 1);
       this.last = { x, y };
       const previousX = this.xs[this.xs.length - 1] as number;
       const previousY = this.ys[this.ys.length - 1] as number;
@@ -171,7 +174,7 @@ function pixelResults(maps: readonly Float32Array[], masks: readonly Uint8Array[
       f1.add(batch);
       curve.add(batch);
     },
-  });
+  }, { mergeNegativeRuns: true });
   const f1Max = f1.result();
   return { auroc: roc.auroc(), aupro: pro.aupro(), f1Max: f1Max.f1, f1Threshold: f1Max.threshold, proCurve: curve.points(options.curvePoints) };
 }

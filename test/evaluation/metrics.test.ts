@@ -1,6 +1,6 @@
 // The evaluation's pure parts: metrics aggregation (equal to src/metrics called directly),
 // per-defect tables, undefined metrics, mask resizing against PIL, and the map object format.
-import { evaluatePixelMetrics, imageAuroc, imageF1Max, imageScoresFromMaps, rocCurve } from '../../src/metrics';
+import { evaluatePixelMetrics, imageAuroc, imageF1Max, imageScoresFromMaps, proCurve, rocCurve } from '../../src/metrics';
 import { decodeAnomalyMap, encodeAnomalyMap } from '../../src/services/anomaly-map-codec';
 import { decodeMapObject, encodeMapObject, MapObjectFormatError } from '../../src/services/evaluation-map-object';
 import { computeEvaluationMetrics, maskLabel, resizeMaskNearest, type EvaluatedImage } from '../../src/services/evaluation-metrics';
@@ -102,9 +102,13 @@ describe('computeEvaluationMetrics', () => {
       expect(point.y).toBeLessThanOrEqual(1);
       if (index > 0) expect(point.x).toBeGreaterThanOrEqual((metrics.proCurve[index - 1] as { x: number }).x);
     });
-    // The last point is the last one of the full curve at or below the limit: within one pixel's FPR of it.
-    const negativePixels = masks.reduce((sum, mask) => sum + mask.filter((value) => value === 0).length, 0);
-    expect(OPTIONS.proLimit - (metrics.proCurve[metrics.proCurve.length - 1] as { x: number }).x).toBeLessThan(2 / negativePixels);
+    // The last point lies at the limit, on the segment of the full curve that crosses it.
+    const full = proCurve(maps, masks, WIDTH, HEIGHT);
+    const beyond = full.fpr.findIndex((fpr) => fpr > OPTIONS.proLimit);
+    const [x0, y0, x1, y1] = [full.fpr[beyond - 1], full.pro[beyond - 1], full.fpr[beyond], full.pro[beyond]] as number[];
+    const last = metrics.proCurve[metrics.proCurve.length - 1] as { x: number; y: number };
+    expect(last.x).toBe(OPTIONS.proLimit);
+    expect(last.y).toBeCloseTo(y0 + ((y1 - y0) * (OPTIONS.proLimit - x0)) / (x1 - x0), 12);
   });
 
   test('metrics that are undefined are null: no defective image, or no good image', () => {

@@ -108,7 +108,8 @@ describe.each(golden.cases.map((entry) => [entry.name, entry] as const))('golden
       { denseBucketMinPixels: Number.MAX_SAFE_INTEGER, maxBufferedPixels: 997 }, // sorted buckets, many passes
       { maxBufferedPixels: 1 }, // one bucket per pass over the maps
     ];
-    for (const scan of scanVariants) {
+    const mergeModes = [{ mergeNegativeRuns: true }, { mergeNegativeRuns: false }];
+    for (const scan of scanVariants.flatMap((variant) => mergeModes.map((merge) => ({ ...variant, ...merge })))) {
       const { limit, value } = expected.aupro[0];
       const metrics = evaluatePixelMetrics(maps, masks, width, height, { ...scan, proLimit: limit });
       expectClose(metrics.auroc, expected.pixel_auroc);

@@ -68,6 +68,49 @@ describe('scanPixelScoreGroups', () => {
     expect(groups.scores[groups.scores.length - 1]).toBe(-Infinity);
   });
 
+  /** The expected groups with each run of consecutive positive-free groups as one (score NaN). */
+  function mergeNegativeRuns(groups: Groups): Groups {
+    const merged: Groups = { scores: [], negatives: [], positives: [], weights: [] };
+    groups.scores.forEach((score, g) => {
+      const last = merged.scores.length - 1;
+      if (groups.positives[g] === 0 && last >= 0 && merged.positives[last] === 0) {
+        merged.negatives[last] += groups.negatives[g];
+        return;
+      }
+      merged.scores.push(groups.positives[g] === 0 ? NaN : score);
+      merged.negatives.push(groups.negatives[g]);
+      merged.positives.push(groups.positives[g]);
+      merged.weights.push(groups.weights[g]);
+    });
+    return merged;
+  }
+
+  it.each<[string, PixelScanOptions]>([
+    ['default', {}],
+    ['all dense', { denseBucketMinPixels: 1 }],
+    ['all sorted, many passes', { denseBucketMinPixels: Infinity, maxBufferedPixels: 1500 }],
+    ['one bucket per pass', { maxBufferedPixels: 1 }],
+  ])('merges the runs of negative-only scores when asked (%s)', (_, options) => {
+    const positives = maskPositivePixels(maps, masks);
+    const groups = collect((sink) => scanPixelScoreGroups(maps, positives, sink, { ...options, mergeNegativeRuns: true }));
+    const merged = mergeNegativeRuns(expected);
+    expect(groups).toEqual(merged);
+    expect(groups.scores.length).toBeLessThan(expected.scores.length);
+  });
+
+  it('merges a run that spans buckets without positives, up to the last pixel', () => {
+    // Positives only at 5 and 1e-3: the scores between them lie in many 16-bit key buckets.
+    const map = Float32Array.of(7, 6, 5, 4, 3, 2, 1, 0.5, 0.25, 1e-3, 1e-4, 1e-5, -1);
+    const mask = Uint8Array.from(map, (score) => (score === 5 || score === Math.fround(1e-3) ? 1 : 0));
+    const groups = collect((sink) => scanPixelScoreGroups([map], maskPositivePixels([map], [mask]), sink, { mergeNegativeRuns: true }));
+    expect(groups).toEqual({
+      scores: [NaN, 5, NaN, Math.fround(1e-3), NaN],
+      negatives: [2, 0, 6, 0, 3],
+      positives: [0, 1, 0, 1, 0],
+      weights: [0, 1, 0, 1, 0],
+    });
+  });
+
   it('throws when the positive list does not match the maps', () => {
     const positives = maskPositivePixels(maps, masks);
     const extra: PositivePixels = {
