@@ -8,7 +8,9 @@
  * Flags: --demo <onnx> (default models/demo/model.onnx), --full <onnx> (default: the first
  * models/**\/*.full.onnx, made by `.venv-training/bin/python bench/export_full_model.py`; skipped
  * when there is none), --seconds <s> per measurement (default 15), --workers <n> the service's
- * INFERENCE_WORKERS (default 1), --json <file> (default bench/out/inference.json).
+ * INFERENCE_WORKERS (default 1), --models demo,full (default both), --json <file> (default
+ * bench/out/inference.json). INFERENCE_* variables set for this command reach the service
+ * (e.g. INFERENCE_THREAD_NICE=0), except those the bench sets itself.
  *
  * Raw: one InferenceSession in this process using every core (graph optimisation "all",
  * sequential, intra-op threads = available cores, no spinning: the options of the service's
@@ -41,9 +43,12 @@ const CONCURRENCY = 16;
 const HEALTH_INTERVAL_MS = 20;
 /** Alternating raw / service rounds of the throughput measurement. */
 const THROUGHPUT_ROUNDS = 3;
+/** Latency pairs measured at least, however long they take: a median of fewer says little. */
+const MIN_LATENCY_PAIRS = 25;
 const BUCKET = 'bench';
 
 interface Options {
+  models: Array<'demo' | 'full'>;
   demo: string;
   full: string | null;
   seconds: number;
@@ -60,7 +65,10 @@ function parseOptions(argv: readonly string[]): Options {
   if (!(seconds > 0)) throw new Error('--seconds must be a positive number');
   const workers = Number(value('--workers') ?? 1);
   if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a positive integer');
+  const models = (value('--models') ?? 'demo,full').split(',');
+  if (!models.every((model): model is 'demo' | 'full' => model === 'demo' || model === 'full')) throw new Error('--models takes demo, full or demo,full');
   return {
+    models,
     demo: path.resolve(value('--demo') ?? path.join(PROJECT_ROOT, 'models', 'demo', 'model.onnx')),
     full: value('--full') ? path.resolve(value('--full') as string) : findFullModel(),
     seconds,
@@ -252,6 +260,7 @@ const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).dig
 
 async function startServer(infrastructure: InfrastructureInfo, adminKey: string, maxBatchSize: number, workers: number): Promise<Child & { url: string }> {
   const env: NodeJS.ProcessEnv = {
+    ...inferenceSettingsFromEnvironment(),
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
     NODE_ENV: 'production',
@@ -275,6 +284,11 @@ async function startServer(infrastructure: InfrastructureInfo, adminKey: string,
   };
   const server = await spawnAndWait([path.join(PROJECT_ROOT, 'dist', 'src', 'main.js')], env, /^GraphQL: (\S+)$/m);
   return { ...server, url: server.match[1] as string };
+}
+
+/** The INFERENCE_* variables this command was given, passed on to the service. */
+function inferenceSettingsFromEnvironment(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('INFERENCE_')));
 }
 
 /** A category with a few generated test images of the model's input size, and the model active. */
@@ -355,7 +369,7 @@ async function measure(
   const e2eTimes: number[] = [];
   const serverTimes: number[] = [];
   const latencyDeadline = performance.now() + seconds * 1000;
-  while (rawTimes.length < 10 || performance.now() < latencyDeadline) {
+  while (rawTimes.length < MIN_LATENCY_PAIRS || performance.now() < latencyDeadline) {
     rawTimes.push(await raw.time(single));
     const { ms, serverMs } = await inspect();
     e2eTimes.push(ms);
@@ -439,16 +453,25 @@ async function measure(
   };
 }
 
-type Stage = 'readMs' | 'decodeMs' | 'queueMs' | 'runMs' | 'inferMs' | 'renderMs' | 'storeMs';
-const STAGES: Stage[] = ['readMs', 'decodeMs', 'queueMs', 'runMs', 'inferMs', 'renderMs', 'storeMs'];
+type Stage = 'readMs' | 'decodeMs' | 'queueMs' | 'runMs' | 'inferMs' | 'renderMs' | 'storeMs' | 'operationMs';
+const STAGES: Stage[] = ['readMs', 'decodeMs', 'queueMs', 'runMs', 'inferMs', 'renderMs', 'storeMs', 'operationMs'];
 
-/** Medians of the per-stage times the server logged for its inspections ('inspection timings'). */
+/**
+ * Medians of the per-stage times the server logged for its inspections ('inspection
+ * timings'), and of the whole GraphQL operation of each mutation ('graphql operation',
+ * from Apollo's request start to the response: the stages plus resolving the result).
+ */
 function stageMedians(serverOutput: string): Record<Stage, number> {
-  const samples: Record<Stage, number[]> = { readMs: [], decodeMs: [], queueMs: [], runMs: [], inferMs: [], renderMs: [], storeMs: [] };
+  const samples: Record<Stage, number[]> = { readMs: [], decodeMs: [], queueMs: [], runMs: [], inferMs: [], renderMs: [], storeMs: [], operationMs: [] };
   for (const line of serverOutput.split('\n')) {
-    if (!line.includes('"inspection timings"')) continue;
+    const isStages = line.includes('"inspection timings"');
+    if (!isStages && !(line.includes('"graphql operation"') && line.includes('"mutation"'))) continue;
     try {
-      const entry = JSON.parse(line) as Partial<Record<Stage, number>>;
+      const entry = JSON.parse(line) as Partial<Record<Stage | 'durationMs', number>>;
+      if (!isStages) {
+        if (typeof entry.durationMs === 'number') samples.operationMs.push(entry.durationMs);
+        continue;
+      }
       for (const stage of STAGES) if (typeof entry[stage] === 'number') samples[stage].push(entry[stage] as number);
     } catch {
       // a partial line at the end of the buffer
@@ -530,10 +553,14 @@ async function main(): Promise<void> {
   const options = parseOptions(argv);
   const loadAtStart = os.loadavg();
   const models: Array<[string, string]> = [];
-  if (existsSync(options.demo)) models.push(['demo', options.demo]);
-  else process.stdout.write(`demo model ${options.demo} is missing (npm run demo:model); skipped\n`);
-  if (options.full && existsSync(options.full)) models.push(['full-size AST-MFR', options.full]);
-  else process.stdout.write('full-size model not found (`.venv-training/bin/python bench/export_full_model.py`, or --full <onnx>); skipped\n');
+  if (options.models.includes('demo')) {
+    if (existsSync(options.demo)) models.push(['demo', options.demo]);
+    else process.stdout.write(`demo model ${options.demo} is missing (npm run demo:model); skipped\n`);
+  }
+  if (options.models.includes('full')) {
+    if (options.full && existsSync(options.full)) models.push(['full-size AST-MFR', options.full]);
+    else process.stdout.write('full-size model not found (`.venv-training/bin/python bench/export_full_model.py`, or --full <onnx>); skipped\n');
+  }
   if (models.length === 0) throw new Error('no model to benchmark');
 
   const directory = mkdtempSync(path.join(os.tmpdir(), 'bench-inference-'));
@@ -549,7 +576,11 @@ async function main(): Promise<void> {
     rmSync(directory, { recursive: true, force: true });
   }
 
-  const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.availableParallelism()} (load average ${loadAtStart.map((load) => load.toFixed(2)).join(' ')} at the start, ${os.loadavg().map((load) => load.toFixed(2)).join(' ')} at the end), Node ${process.version}, onnxruntime-node ${ort.env.versions.common}; service INFERENCE_WORKERS=${options.workers}`;
+  const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.availableParallelism()} (load average ${loadAtStart.map((load) => load.toFixed(2)).join(' ')} at the start, ${os.loadavg().map((load) => load.toFixed(2)).join(' ')} at the end), Node ${process.version}, onnxruntime-node ${ort.env.versions.common}; service INFERENCE_WORKERS=${options.workers}${Object.entries(
+    inferenceSettingsFromEnvironment(),
+  )
+    .map(([name, value]) => `, ${name}=${value}`)
+    .join('')}`;
   process.stdout.write(`\n${machine}\n\n${table(reports)}\n`);
   for (const report of reports) {
     const { measurements: m, serverStagesP50: stages } = report;

@@ -58,6 +58,7 @@ export const configSchema = z
     SEED_DEMO: booleanFlag.optional(),
     INFERENCE_WORKERS: positiveInt.max(64).default(1),
     INFERENCE_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
+    INFERENCE_THREAD_NICE: z.coerce.number().int().min(0).max(19).default(10),
     INFERENCE_GRAPH_OPTIMIZATION_LEVEL: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
     INFERENCE_EXECUTION_PROVIDERS: z
       .string()
@@ -133,6 +134,7 @@ export interface Config {
     workers: number;
     /** 0: the available cores divided by `workers`. */
     intraOpThreads: number;
+    threadNice: number;
     graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
     executionProviders: Array<'cpu' | 'cuda' | 'webgpu'>;
     maxBatchSize: number;
@@ -207,6 +209,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     inference: {
       workers: env.INFERENCE_WORKERS,
       intraOpThreads: env.INFERENCE_INTRA_OP_THREADS,
+      threadNice: env.INFERENCE_THREAD_NICE,
       graphOptimizationLevel: env.INFERENCE_GRAPH_OPTIMIZATION_LEVEL,
       executionProviders: env.INFERENCE_EXECUTION_PROVIDERS,
       maxBatchSize: env.INFERENCE_MAX_BATCH_SIZE,

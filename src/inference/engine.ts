@@ -22,6 +22,12 @@ export interface EngineOptions {
   readonly workers: number;
   /** onnxruntime intra-op threads per session; 0: the available cores divided by `workers`. */
   readonly intraOpThreads: number;
+  /**
+   * Linux: how much lower than the rest of the process the workers and their onnxruntime
+   * threads run (nice increment, 0–19), so the event loop still answers at once while
+   * inference keeps every core busy. 0 leaves them alone.
+   */
+  readonly threadNice: number;
   readonly graphOptimizationLevel: GraphOptimizationLevel;
   readonly executionProviders: readonly ExecutionProvider[];
   readonly maxBatchSize: number;
@@ -39,6 +45,7 @@ export interface EngineOptions {
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   workers: 1,
   intraOpThreads: 0,
+  threadNice: 0,
   graphOptimizationLevel: 'all',
   executionProviders: ['cpu'],
   maxBatchSize: 4,
@@ -132,6 +139,7 @@ function checkOptions(options: EngineOptions): void {
   positiveInt('maxBatchSize', options.maxBatchSize);
   positiveInt('maxQueueLength', options.maxQueueLength);
   if (!Number.isInteger(options.intraOpThreads) || options.intraOpThreads < 0) problems.push(`intraOpThreads must be an integer >= 0, got ${options.intraOpThreads}`);
+  if (!Number.isInteger(options.threadNice) || options.threadNice < 0 || options.threadNice > 19) problems.push(`threadNice must be an integer in [0, 19], got ${options.threadNice}`);
   if (!(options.maxQueueDelayMs >= 0)) problems.push(`maxQueueDelayMs must be >= 0, got ${options.maxQueueDelayMs}`);
   if (!(options.requestTimeoutMs > 0)) problems.push(`requestTimeoutMs must be > 0, got ${options.requestTimeoutMs}`);
   if (!(options.loadBroadcastTimeoutMs > 0)) problems.push(`loadBroadcastTimeoutMs must be > 0, got ${options.loadBroadcastTimeoutMs}`);
@@ -178,6 +186,7 @@ export class InferenceEngine {
         intraOpThreads,
         graphOptimizationLevel: this.options.graphOptimizationLevel,
         executionProviders: this.options.executionProviders,
+        threadNice: this.options.threadNice,
       },
     });
   }

@@ -4,6 +4,9 @@
  * main thread. Batching, queues and errors live in the engine; this file only opens,
  * runs and releases sessions.
  */
+import { readlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import Piscina, { move, transferableSymbol, valueSymbol } from 'piscina';
@@ -22,6 +25,25 @@ import type {
 } from './worker-protocol';
 
 const runtime = Piscina.workerData as WorkerRuntimeOptions;
+
+/**
+ * Lowers the priority of this thread, before any session exists: onnxruntime's intra-op
+ * threads, started by this thread, inherit it. On Linux the nice value belongs to a thread,
+ * and setpriority(PRIO_PROCESS, tid) sets that thread's alone; elsewhere it would lower the
+ * whole process, so nothing is done there.
+ */
+function lowerThreadPriority(increment: number): void {
+  if (increment === 0 || process.platform !== 'linux') return;
+  try {
+    const tid = Number(path.basename(readlinkSync('/proc/thread-self')));
+    os.setPriority(tid, Math.min(19, os.getPriority(0) + increment));
+  } catch (error) {
+    // Only scheduling is at stake: inference still runs, at the process's priority.
+    process.emitWarning(`could not lower the inference thread's priority: ${(error as Error).message}`);
+  }
+}
+
+lowerThreadPriority(runtime.threadNice);
 
 const sessionOptions: ort.InferenceSession.SessionOptions = {
   executionProviders: [...runtime.executionProviders],

@@ -88,7 +88,8 @@ export function colorizeMap(map: Float32Array, scale: HeatmapScale): Uint8Array 
   const factor = span > 0 ? 255 / span : 0;
   for (let i = 0; i < map.length; i++) {
     const position = (map[i] - scale.low) * factor;
-    const index = position > 0 ? (position < 255 ? Math.round(position) : 255) : 0; // NaN → 0
+    // (x + 0.5) | 0 is Math.round(x) for x in (0, 255); NaN → 0.
+    const index = position > 0 ? (position < 255 ? (position + 0.5) | 0 : 255) : 0;
     rgb[i * 3] = TURBO_LUT[index * 3];
     rgb[i * 3 + 1] = TURBO_LUT[index * 3 + 1];
     rgb[i * 3 + 2] = TURBO_LUT[index * 3 + 2];
@@ -99,27 +100,38 @@ export function colorizeMap(map: Float32Array, scale: HeatmapScale): Uint8Array 
 /** `(1 - alpha) · image + alpha · heatmap`, per byte. */
 export function blendRgb(image: Uint8Array, heatmap: Uint8Array, alpha: number): Uint8Array {
   if (image.length !== heatmap.length) throw new RangeError(`image has ${image.length} bytes, heatmap ${heatmap.length}`);
+  if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(`alpha must be in [0, 1], got ${alpha}`);
   const out = new Uint8Array(image.length);
-  for (let i = 0; i < image.length; i++) out[i] = Math.round(image[i] + (heatmap[i] - image[i]) * alpha);
+  // The blend lies in [0, 255], where (x + 0.5) | 0 is Math.round(x).
+  for (let i = 0; i < image.length; i++) out[i] = (image[i] + (heatmap[i] - image[i]) * alpha + 0.5) | 0;
   return out;
 }
+
+/**
+ * zlib level 1: about half the encoding time of the default 6 for files ~15–60 % larger
+ * (a 256 × 256 heatmap: 5.8 against 10.1 ms for heatmap + overlay, 93 against 57 KB); these
+ * PNGs are written on every inspection and read now and then.
+ */
+const PNG_COMPRESSION_LEVEL = 1;
 
 function encodePng(data: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<Buffer> {
   const image = sharp(data, { raw: { width, height, channels } });
   // Without an explicit b-w colourspace sharp writes a one-channel raw input as 3-channel sRGB.
-  return (channels === 1 ? image.toColourspace('b-w') : image).png({ compressionLevel: 6 }).toBuffer();
+  return (channels === 1 ? image.toColourspace('b-w') : image).png({ compressionLevel: PNG_COMPRESSION_LEVEL }).toBuffer();
 }
 
-export function renderHeatmapPng(map: Float32Array, width: number, height: number, scale: HeatmapScale): Promise<Buffer> {
-  return encodePng(colorizeMap(map, scale), width, height, 3);
-}
-
-/** The heatmap of `map` (same size as `image`) blended over the image. */
-export function renderOverlayPng(image: RgbImage, map: Float32Array, scale: HeatmapScale, alpha = 0.5): Promise<Buffer> {
+/**
+ * Heatmap PNG and overlay PNG (the heatmap blended over `image`) of `map`, the size of the
+ * image, each encoding as soon as its pixels are ready.
+ */
+export function renderHeatmapAndOverlayPngs(image: RgbImage, map: Float32Array, scale: HeatmapScale, alpha = 0.5): { heatmap: Promise<Buffer>; overlay: Promise<Buffer> } {
   if (map.length !== image.width * image.height) {
     throw new RangeError(`map has ${map.length} values, image is ${image.width}×${image.height}`);
   }
-  return encodePng(blendRgb(image.data, colorizeMap(map, scale), alpha), image.width, image.height, 3);
+  const heatmapRgb = colorizeMap(map, scale);
+  const heatmap = encodePng(heatmapRgb, image.width, image.height, 3);
+  const overlay = encodePng(blendRgb(image.data, heatmapRgb, alpha), image.width, image.height, 3);
+  return { heatmap, overlay };
 }
 
 /** One-channel PNG, 255 where the mask is set, 0 elsewhere. */
@@ -182,40 +194,43 @@ export interface InspectionArtifactsInput {
   readonly overlayAlpha?: number;
 }
 
+export type InspectionImageKind = 'heatmap' | 'overlay' | 'mask';
+export const INSPECTION_IMAGE_KINDS: readonly InspectionImageKind[] = ['heatmap', 'overlay', 'mask'];
+
 export interface InspectionArtifacts {
   readonly score: number;
   readonly normalizedScore: number;
   readonly isAnomalous: boolean;
   readonly threshold: number;
-  /** PNGs at the original image size. */
-  readonly heatmapPng: Buffer;
-  readonly overlayPng: Buffer;
-  readonly maskPng: Buffer;
+  /**
+   * PNGs at the original image size, still encoding (on libuv's threads) when the artifacts
+   * are returned, so that each can be stored as soon as it is ready.
+   */
+  readonly pngs: Readonly<Record<InspectionImageKind, Promise<Buffer>>>;
   /** Regions of the predicted mask at the original image size. */
   readonly regions: AnomalyRegion[];
   readonly width: number;
   readonly height: number;
 }
 
-/** Everything the `inspect` result shows, from one inference result and its image. */
-export async function buildInspectionArtifacts(input: InspectionArtifactsInput): Promise<InspectionArtifacts> {
+/**
+ * Everything the `inspect` result shows, from one inference result and its image. The PNG
+ * encodings start first and the regions are found while they run.
+ */
+export function buildInspectionArtifacts(input: InspectionArtifactsInput): InspectionArtifacts {
   const { width, height } = input.original;
   const map = resizeMap(input.anomalyMap, input.mapWidth, input.mapHeight, width, height);
-  const scale = heatmapScaleFromStats(input.mapStats);
   const mask = thresholdMap(map, input.threshold);
-  const [heatmapPng, overlayPng, maskPng] = await Promise.all([
-    renderHeatmapPng(map, width, height, scale),
-    renderOverlayPng(input.original, map, scale, input.overlayAlpha),
-    renderMaskPng(mask, width, height),
-  ]);
+  const pngs = { mask: renderMaskPng(mask, width, height), ...renderHeatmapAndOverlayPngs(input.original, map, heatmapScaleFromStats(input.mapStats), input.overlayAlpha) };
+  // Whoever stores the PNGs awaits them; this only keeps a failed encoding that nobody awaits
+  // any more (the inspection failed elsewhere first) from being an unhandled rejection.
+  for (const png of Object.values(pngs)) png.catch(() => undefined);
   return {
     score: input.score,
     normalizedScore: normalizeScore(input.score, input.scoreStats),
     isAnomalous: isAnomalousScore(input.score, input.threshold),
     threshold: input.threshold,
-    heatmapPng,
-    overlayPng,
-    maskPng,
+    pngs,
     regions: regionsOfMask(mask, map, width, height),
     width,
     height,

@@ -16,6 +16,8 @@ export interface WorkerRuntimeOptions {
   readonly graphOptimizationLevel: GraphOptimizationLevel;
   /** In order of preference; onnxruntime runs nodes a provider lacks on the CPU. */
   readonly executionProviders: readonly ExecutionProvider[];
+  /** Added to the process's nice value for the worker thread and the threads it starts (Linux). */
+  readonly threadNice: number;
 }
 
 /** Where a worker reads the ONNX bytes from; bytes are shared, not copied, between threads. */

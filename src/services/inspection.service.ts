@@ -11,6 +11,7 @@ import { ACCEPTED_CONTENT_TYPES, decodeImageRgb, IMAGE_CONTENT_TYPES, ImageValid
 import {
   buildInspectionArtifacts,
   decodeRgb,
+  INSPECTION_IMAGE_KINDS,
   ModelNotLoadedError,
   normalizeToChw,
   resizeRgbPilBilinear,
@@ -317,7 +318,7 @@ export class InspectionService {
     const [mapHeight, mapWidth] = loaded.inputSize;
     // The engine's map may be a view into its batch's buffer: keep a copy of our own.
     const anomalyMap = result.anomalyMap.slice();
-    const artifacts = await buildInspectionArtifacts({
+    const artifacts = buildInspectionArtifacts({
       anomalyMap,
       mapWidth,
       mapHeight,
@@ -337,19 +338,16 @@ export class InspectionService {
    */
   private async store(pending: PendingInspection[], started: number, principal: Principal): Promise<InspectionEntity[]> {
     const written: string[] = [];
-    const put = async (key: string, body: Buffer, contentType = PNG): Promise<void> => {
+    const put = async (key: string, body: Buffer | Promise<Buffer>, contentType = PNG): Promise<void> => {
       written.push(key);
-      await this.objectStore.put(key, body, contentType);
+      await this.objectStore.put(key, await body, contentType);
     };
     let inspections: InspectionEntity[];
     try {
       await mapConcurrently(pending, BATCH_CONCURRENCY, async (item) => {
         const { artifacts, input } = item;
-        const writes = [
-          put(objectKeys.inspectionArtifact(item.id, 'heatmap'), artifacts.heatmapPng),
-          put(objectKeys.inspectionArtifact(item.id, 'overlay'), artifacts.overlayPng),
-          put(objectKeys.inspectionArtifact(item.id, 'mask'), artifacts.maskPng),
-        ];
+        // Each PNG is written as soon as it is encoded.
+        const writes = INSPECTION_IMAGE_KINDS.map((kind) => put(objectKeys.inspectionArtifact(item.id, kind), artifacts.pngs[kind]));
         // The bytes inspected, not a copy of the upload object: its URL could still overwrite that.
         if (input.kind === 'upload') writes.push(put(objectKeys.inspectionInput(item.id), input.bytes, input.upload.contentType));
         await Promise.all(writes);

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { InferenceEngine, type EngineOptions } from '../../src/inference/engine';
 import {
@@ -269,5 +270,31 @@ describe('InferenceEngine: options', () => {
     expect(() => new InferenceEngine({ maxBatchSize: 8, maxQueueLength: 4 })).toThrow(/maxQueueLength \(4\) must be at least maxBatchSize \(8\)/);
     expect(() => new InferenceEngine({ workers: 0 })).toThrow(/workers must be a positive integer/);
     expect(() => new InferenceEngine({ executionProviders: ['cuda'] })).toThrow(/"cuda" is not installed/);
+  });
+});
+
+/** Nice value of every thread of this process (Linux /proc), by thread id. */
+function threadNiceValues(): Map<number, number> {
+  const values = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; nice is field 19 of stat(5), the 17th here.
+    values.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+  }
+  return values;
+}
+
+const onLinux = process.platform === 'linux' ? describe : describe.skip;
+onLinux('InferenceEngine: thread priority', () => {
+  it('runs the worker and its onnxruntime threads at the process nice value + threadNice, the rest untouched', async () => {
+    const base = os.getPriority(0);
+    const before = threadNiceValues();
+    const lowered = engine({ threadNice: 7, intraOpThreads: 2 });
+    await lowered.loadModel('tiny', fixture('tiny.onnx'));
+    await lowered.infer('tiny', randomTensor(3 * TINY_PLANE, 5));
+    const started = [...threadNiceValues()].filter(([tid]) => !before.has(tid));
+    // The worker thread and onnxruntime's second intra-op thread (the worker is the first).
+    expect(started.filter(([, nice]) => nice === Math.min(19, base + 7)).length).toBeGreaterThanOrEqual(2);
+    expect([...before.keys()].map((tid) => threadNiceValues().get(tid) ?? base)).toEqual([...before.values()]);
   });
 });

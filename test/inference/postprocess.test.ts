@@ -123,7 +123,7 @@ describe('PNG rendering', () => {
     const original = { data: new Uint8Array(40 * 30 * 3).fill(128), width: 40, height: 30 };
     const anomalyMap = new Float32Array(8 * 6);
     anomalyMap[2 * 8 + 5] = 3; // one hot pixel of the model-size map
-    const artifacts = await buildInspectionArtifacts({
+    const artifacts = buildInspectionArtifacts({
       anomalyMap,
       mapWidth: 8,
       mapHeight: 6,
@@ -134,8 +134,8 @@ describe('PNG rendering', () => {
       mapStats: { min: 0, max: 1, p99: 0.5 },
     });
     expect(artifacts).toMatchObject({ width: 40, height: 30, normalizedScore: 1, isAnomalous: true, score: 3 });
-    for (const png of [artifacts.heatmapPng, artifacts.overlayPng, artifacts.maskPng]) {
-      const metadata = await sharp(png).metadata();
+    for (const png of [artifacts.pngs.heatmap, artifacts.pngs.overlay, artifacts.pngs.mask]) {
+      const metadata = await sharp(await png).metadata();
       expect([metadata.format, metadata.width, metadata.height]).toEqual(['png', 40, 30]);
     }
     expect(artifacts.regions).toHaveLength(1);
@@ -147,12 +147,12 @@ describe('PNG rendering', () => {
     expect(region.y + region.height).toBeGreaterThanOrEqual(15);
     expect(region.maxScore).toBeLessThanOrEqual(3);
     expect(region.meanScore).toBeGreaterThanOrEqual(1);
-    const mask = await sharp(artifacts.maskPng).toColourspace('b-w').raw().toBuffer();
+    const mask = await sharp(await artifacts.pngs.mask).toColourspace('b-w').raw().toBuffer();
     expect(mask.reduce((count, value) => count + (value === 255 ? 1 : 0), 0)).toBe(region.area);
   });
 
   it('says normal when the score is below the threshold', async () => {
-    const artifacts = await buildInspectionArtifacts({
+    const artifacts = buildInspectionArtifacts({
       anomalyMap: new Float32Array(4).fill(0.2),
       mapWidth: 2,
       mapHeight: 2,

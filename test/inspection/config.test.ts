@@ -7,6 +7,7 @@ test('model, inspection and inference settings have their documented defaults', 
   expect(config.inference).toMatchObject({
     workers: 1,
     intraOpThreads: 0,
+    threadNice: 10,
     executionProviders: ['cpu'],
     maxBatchSize: 4,
     maxQueueDelayMs: 2,
