@@ -122,7 +122,7 @@ export class ComponentLabeler {
       throw new RangeError(`mask has ${mask.length} pixels, expected ${width}×${height} = ${pixelCount}`);
     }
     markEmptyRows(mask, width, this.emptyRows);
-    const { foregroundCount, provisionalCount } = this.connectivity === 8 ? this.scan8(mask) : this.scan4(mask);
+    const { foregroundCount, provisionalCount } = this.scan(mask);
 
     // Resolve provisional labels to final ones in increasing order. A root keeps the smallest
     // provisional label of its set, which was created by the set's first pixel in raster
@@ -143,9 +143,10 @@ export class ComponentLabeler {
     return { count, areas, pixels, labels };
   }
 
-  /** First pass with 8-connectivity: provisional labels of the foreground pixels. */
-  private scan8(mask: Uint8Array): { foregroundCount: number; provisionalCount: number } {
+  /** First pass: provisional labels of the foreground pixels, with the labeller's connectivity. */
+  private scan(mask: Uint8Array): { foregroundCount: number; provisionalCount: number } {
     const { width, height, parent, provisionalAreas, foregroundPixels, foregroundLabels, emptyRows } = this;
+    const eightConnected = this.connectivity === 8;
     let previous = this.previousRow.fill(0);
     let current = this.currentRow;
     let next = 1;
@@ -161,63 +162,28 @@ export class ComponentLabeler {
           current[x + 1] = 0;
           continue;
         }
-        // If N is foreground, W, NW and NE were already joined to it when they (or N) were
-        // visited, so N's set is the answer. Otherwise W and NW are joined to each other
-        // (vertical neighbours) and only NE may still be a separate set.
         const north = previous[x + 1];
-        let root: number;
-        if (north !== 0) {
-          root = find(parent, north);
+        // Two labelled neighbours to join, at most: with 8-connectivity, if N is foreground,
+        // W, NW and NE were already joined to it when they (or N) were visited, so N's set is
+        // the answer; otherwise W and NW are joined to each other (vertical neighbours) and
+        // only NE may still be a separate set. With 4-connectivity: N and W.
+        let first: number;
+        let second: number;
+        if (!eightConnected) {
+          first = north;
+          second = current[x];
+        } else if (north !== 0) {
+          first = north;
+          second = 0;
         } else {
           const west = current[x];
-          const left = west !== 0 ? west : previous[x];
-          const northEast = previous[x + 2];
-          if (left !== 0 && northEast !== 0) root = union(parent, left, northEast);
-          else if (left !== 0) root = find(parent, left);
-          else if (northEast !== 0) root = find(parent, northEast);
-          else {
-            root = next++;
-            parent[root] = root;
-            provisionalAreas[root] = 0;
-          }
+          first = west !== 0 ? west : previous[x];
+          second = previous[x + 2];
         }
-        current[x + 1] = root;
-        provisionalAreas[root]++;
-        foregroundPixels[foregroundCount] = rowStart + x;
-        foregroundLabels[foregroundCount] = root;
-        foregroundCount++;
-      }
-      const finished = previous;
-      previous = current;
-      current = finished;
-    }
-    return { foregroundCount, provisionalCount: next };
-  }
-
-  /** First pass with 4-connectivity: provisional labels of the foreground pixels. */
-  private scan4(mask: Uint8Array): { foregroundCount: number; provisionalCount: number } {
-    const { width, height, parent, provisionalAreas, foregroundPixels, foregroundLabels, emptyRows } = this;
-    let previous = this.previousRow.fill(0);
-    let current = this.currentRow;
-    let next = 1;
-    let foregroundCount = 0;
-    for (let y = 0; y < height; y++) {
-      if (emptyRows[y] === 1) {
-        previous.fill(0); // now stands for this empty row; `current` stays scratch
-        continue;
-      }
-      const rowStart = y * width;
-      for (let x = 0; x < width; x++) {
-        if (mask[rowStart + x] === 0) {
-          current[x + 1] = 0;
-          continue;
-        }
-        const north = previous[x + 1];
-        const west = current[x];
         let root: number;
-        if (north !== 0 && west !== 0) root = union(parent, north, west);
-        else if (north !== 0) root = find(parent, north);
-        else if (west !== 0) root = find(parent, west);
+        if (first !== 0 && second !== 0) root = union(parent, first, second);
+        else if (first !== 0) root = find(parent, first);
+        else if (second !== 0) root = find(parent, second);
         else {
           root = next++;
           parent[root] = root;
