@@ -11,7 +11,7 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 
 export interface ObjectStoreOptions {
   endpoint?: string;
@@ -32,20 +32,59 @@ export interface ObjectInfo {
 }
 
 const DELETE_BATCH = 1000;
+/** The key whose SDK-presigned URL teaches {@link ObjectStore.presignGet} the bucket's base URL. */
+const PRESIGN_PROBE_KEY = 'presign-probe';
+
+type PresignableRequest = Parameters<S3RequestPresigner['presign']>[0];
+
+/** Where the bucket's objects live and how their URLs are signed, as the SDK resolved them. */
+interface GetUrlTemplate {
+  protocol: string;
+  hostname: string;
+  port: number | undefined;
+  /** Path up to the key: `/<bucket>/` (path style) or `/` (virtual-hosted). */
+  pathPrefix: string;
+  /** Query parameters the SDK adds to every presigned GET besides the signature (e.g. checksum mode). */
+  query: Record<string, string>;
+  presigner: S3RequestPresigner;
+}
+
+/** S3's URI encoding (RFC 3986 unreserved characters kept), as the SDK applies it to keys and queries. */
+function escapeUri(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+}
 
 function isNotFound(error: unknown): boolean {
   return error instanceof NotFound || (error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 404 || error.name === 'NoSuchKey'));
 }
 
 /** The service's only door to S3: one bucket, keys from storage/object-keys.ts. */
+/** `scheme://host[:port]/path?query`, the query sorted and escaped as the SDK's formatUrl does. */
+function formatUrl(request: PresignableRequest): string {
+  const host = request.port === undefined ? request.hostname : `${request.hostname}:${request.port}`;
+  const query = Object.keys(request.query ?? {})
+    .sort()
+    .map((name) => {
+      const value = request.query?.[name];
+      if (Array.isArray(value)) return value.map((item) => `${escapeUri(name)}=${escapeUri(item)}`).join('&');
+      return value === null || value === undefined ? escapeUri(name) : `${escapeUri(name)}=${escapeUri(value)}`;
+    })
+    .join('&');
+  return `${request.protocol}//${host}${request.path}${query ? `?${query}` : ''}`;
+}
+
 export class ObjectStore {
   private readonly client: S3Client;
   private readonly presignClient: S3Client;
   readonly bucket: string;
   readonly defaultUrlExpirySeconds: number;
+  /** Resolved on the first presignGet. */
+  private getUrlTemplate: Promise<GetUrlTemplate> | undefined;
 
   constructor(options: ObjectStoreOptions) {
-    const base = { region: options.region, forcePathStyle: options.forcePathStyle, credentials: options.credentials };
+    // cacheMiddleware: build each command's middleware stack once per client, not per request
+    // (about 0.8 of 3.3 ms of CPU per 100 kB PUT, measured against s3rver).
+    const base = { region: options.region, forcePathStyle: options.forcePathStyle, credentials: options.credentials, cacheMiddleware: true };
     this.client = new S3Client({ ...base, endpoint: options.endpoint });
     this.presignClient = options.publicEndpoint ? new S3Client({ ...base, endpoint: options.publicEndpoint }) : this.client;
     this.bucket = options.bucket;
@@ -130,11 +169,57 @@ export class ObjectStore {
     } while (continuationToken);
   }
 
-  async presignGet(key: string, options: { expiresInSeconds?: number; contentType?: string } = {}): Promise<string> {
+  /**
+   * A presigned GET of `key`, signed here rather than through `getSignedUrl`, which resolves a
+   * whole command pipeline per URL: about 0.9 against 0.13 ms, and every inspection shown
+   * needs three URLs (a page of 50, 150). The bucket's base URL, the signing region and the
+   * extra query parameters come from one SDK-presigned URL of a probe key, so endpoint rules
+   * stay the SDK's; the URLs are the SDK's byte for byte (test/foundation/object-store.test.ts).
+   */
+  async presignGet(key: string, options: { expiresInSeconds?: number; contentType?: string; signingDate?: Date } = {}): Promise<string> {
+    const template = await (this.getUrlTemplate ??= this.resolveGetUrlTemplate().catch((error: unknown) => {
+      this.getUrlTemplate = undefined;
+      throw error;
+    }));
+    const query: Record<string, string> = { ...template.query };
+    if (options.contentType !== undefined) query['response-content-type'] = options.contentType;
+    const request: PresignableRequest = {
+      method: 'GET',
+      protocol: template.protocol,
+      hostname: template.hostname,
+      port: template.port,
+      path: template.pathPrefix + key.split('/').map(escapeUri).join('/'),
+      query,
+      headers: { host: template.port === undefined ? template.hostname : `${template.hostname}:${template.port}` },
+    };
+    const signed = await template.presigner.presign(request, { expiresIn: options.expiresInSeconds ?? this.defaultUrlExpirySeconds, signingDate: options.signingDate });
+    return formatUrl(signed);
+  }
+
+  private async resolveGetUrlTemplate(): Promise<GetUrlTemplate> {
+    const probe = new URL(await this.presignGetWithSdk(PRESIGN_PROBE_KEY));
+    if (!probe.pathname.endsWith(`/${PRESIGN_PROBE_KEY}`)) throw new Error(`cannot derive the bucket URL from the presigned URL ${probe.origin}${probe.pathname}`);
+    // X-Amz-Credential is <access key>/<date>/<region>/<service>/aws4_request.
+    const [, , region, service] = (probe.searchParams.get('X-Amz-Credential') ?? '').split('/');
+    if (!region || !service) throw new Error('the SDK-presigned probe URL has no X-Amz-Credential scope');
+    const query: Record<string, string> = {};
+    for (const [name, value] of probe.searchParams) if (!name.startsWith('X-Amz-')) query[name] = value;
+    return {
+      protocol: probe.protocol,
+      hostname: probe.hostname,
+      port: probe.port === '' ? undefined : Number(probe.port),
+      pathPrefix: probe.pathname.slice(0, -PRESIGN_PROBE_KEY.length),
+      query,
+      presigner: new S3RequestPresigner({ ...this.presignClient.config, signingName: service, region: async () => region }),
+    };
+  }
+
+  /** A presigned GET as the SDK builds it (test/foundation/object-store.test.ts compares the two). */
+  async presignGetWithSdk(key: string, options: { expiresInSeconds?: number; contentType?: string; signingDate?: Date } = {}): Promise<string> {
     return getSignedUrl(
       this.presignClient,
       new GetObjectCommand({ Bucket: this.bucket, Key: key, ResponseContentType: options.contentType }),
-      { expiresIn: options.expiresInSeconds ?? this.defaultUrlExpirySeconds },
+      { expiresIn: options.expiresInSeconds ?? this.defaultUrlExpirySeconds, signingDate: options.signingDate },
     );
   }
 

@@ -105,6 +105,23 @@ describe.each(servers)('ObjectStore against %s', (_name, settings) => {
     const fetched = Buffer.from(await get.arrayBuffer());
     expect(createHash('sha256').update(fetched).digest('hex')).toBe(createHash('sha256').update(bytes).digest('hex'));
   });
+
+  test('presignGet signs the URL the SDK signs, byte for byte, and the server serves it', async () => {
+    if (!store) return;
+    const signingDate = new Date('2026-11-28T12:34:56Z');
+    const keys = ['inspections/0b6c39b0-7a0e-4c63-9d7a-0f3c6f5e2a11/heatmap.png', 'a b/c+d!(e)*f\'g~h.png', 'ünïcode/ключ.bin'];
+    for (const key of keys) {
+      for (const options of [{}, { contentType: 'image/png', expiresInSeconds: 120 }]) {
+        expect(await store.presignGet(key, { ...options, signingDate })).toBe(await store.presignGetWithSdk(key, { ...options, signingDate }));
+      }
+    }
+    const key = keys[1] as string;
+    await store.put(key, Buffer.from('special'), 'text/plain');
+    const url = await store.presignGet(key, { contentType: 'text/plain' });
+    const fetched = await fetch(url);
+    expect(fetched.status).toBe(200);
+    expect(await fetched.text()).toBe('special');
+  });
 });
 
 describe('object keys', () => {
