@@ -18,7 +18,7 @@ import type { ObjectStore } from '../storage/object-store';
 import { mapConcurrently, queryRows } from './dataset-rules';
 import { DEFAULT_CURVE_POINTS, maskLabel, resizeMaskNearest, type EvaluatedImage, type EvaluationMetrics, type EvaluationMetricsOptions } from './evaluation-metrics';
 import type { MetricsOutcome, MetricsTask } from './evaluation-metrics.worker';
-import { decodeMapObject, encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from './evaluation-map-object';
+import { decodeMapObject, encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from './anomaly-map-object';
 import type { ModelLoaderService } from './model-loader.service';
 import type { SnapshotService } from './snapshot.service';
 

@@ -26,7 +26,7 @@ import {
 import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
-import { encodeAnomalyMap, decodeAnomalyMap } from './anomaly-map-codec';
+import { encodeMapObject, MAP_OBJECT_CONTENT_TYPE, mapObjectRange } from './anomaly-map-object';
 import { isUuid, mapConcurrently, queryRows, SHA256_HEX } from './dataset-rules';
 import type { UploadTargetInfo } from './image-upload.service';
 import type { ImageService } from './image.service';
@@ -85,7 +85,8 @@ interface PendingInspection {
   model: ModelVersionEntity;
   input: InspectionInput;
   artifacts: InspectionArtifacts;
-  anomalyMap: Float32Array;
+  /** The anomaly map at the model's input resolution, as its S3 object. */
+  mapObject: Buffer;
   mapWidth: number;
   mapHeight: number;
 }
@@ -318,6 +319,7 @@ export class InspectionService {
     const [mapHeight, mapWidth] = loaded.inputSize;
     // The engine's map may be a view into its batch's buffer: keep a copy of our own.
     const anomalyMap = result.anomalyMap.slice();
+    const mapObject = encodeMapObject(anomalyMap, mapWidth, mapHeight);
     const artifacts = buildInspectionArtifacts({
       anomalyMap,
       mapWidth,
@@ -328,12 +330,12 @@ export class InspectionService {
       scoreStats: loaded.metadata.scoreStats,
       mapStats: loaded.metadata.mapStats,
     });
-    return { id: randomUUID(), model, input, artifacts, anomalyMap, mapWidth, mapHeight };
+    return { id: randomUUID(), model, input, artifacts, mapObject, mapWidth, mapHeight };
   }
 
   /**
-   * Objects first (result PNGs; an upload's bytes stored where its URL cannot overwrite
-   * them), then every row in one transaction that also consumes the uploads. On failure the
+   * Objects first (the anomaly map and the result PNGs; an upload's bytes stored where its URL
+   * cannot overwrite them), then every row in one transaction that also consumes the uploads. On failure the
    * objects are removed again.
    */
   private async store(pending: PendingInspection[], started: number, principal: Principal): Promise<InspectionEntity[]> {
@@ -346,8 +348,9 @@ export class InspectionService {
     try {
       await mapConcurrently(pending, BATCH_CONCURRENCY, async (item) => {
         const { artifacts, input } = item;
+        const writes = [put(objectKeys.inspectionAnomalyMap(item.id), item.mapObject, MAP_OBJECT_CONTENT_TYPE)];
         // Each PNG is written as soon as it is encoded.
-        const writes = INSPECTION_IMAGE_KINDS.map((kind) => put(objectKeys.inspectionArtifact(item.id, kind), artifacts.pngs[kind]));
+        writes.push(...INSPECTION_IMAGE_KINDS.map((kind) => put(objectKeys.inspectionArtifact(item.id, kind), artifacts.pngs[kind])));
         // The bytes inspected, not a copy of the upload object: its URL could still overwrite that.
         if (input.kind === 'upload') writes.push(put(objectKeys.inspectionInput(item.id), input.bytes, input.upload.contentType));
         await Promise.all(writes);
@@ -361,8 +364,8 @@ export class InspectionService {
         }
         const repository = manager.getRepository(InspectionEntity);
         const rows = pending.map((item) => {
-          const encoded = encodeAnomalyMap(item.anomalyMap);
           const { artifacts, input } = item;
+          const mapRange = mapObjectRange(item.mapObject);
           return repository.create({
             id: item.id,
             modelId: item.model.id,
@@ -380,20 +383,17 @@ export class InspectionService {
             heatmapObjectKey: objectKeys.inspectionArtifact(item.id, 'heatmap'),
             overlayObjectKey: objectKeys.inspectionArtifact(item.id, 'overlay'),
             maskObjectKey: objectKeys.inspectionArtifact(item.id, 'mask'),
-            anomalyMap: encoded.bytes,
+            mapObjectKey: objectKeys.inspectionAnomalyMap(item.id),
             mapWidth: item.mapWidth,
             mapHeight: item.mapHeight,
-            mapMin: encoded.min,
-            mapMax: encoded.max,
+            mapMin: mapRange.min,
+            mapMax: mapRange.max,
             requestedBy: principal.apiKeyId,
           });
         });
-        // Inserting fills in createdAt (RETURNING); the map stays in the database only.
+        // Inserting fills in createdAt (RETURNING).
         await repository.insert(rows);
-        return rows.map((row) => {
-          delete row.anomalyMap;
-          return row;
-        });
+        return rows;
       };
       // One INSERT is atomic by itself; consuming uploads as well needs a transaction.
       inspections = uploadIds.length > 0 ? await this.dataSource.transaction(insert) : await insert(this.dataSource.manager);
@@ -419,18 +419,6 @@ export class InspectionService {
     const inspection = await this.findById(id);
     if (!inspection) throw notFound('Inspection', id);
     return inspection;
-  }
-
-  /** The stored anomaly map at the model's input resolution (row-major, mapWidth × mapHeight). */
-  async anomalyMap(id: string): Promise<{ map: Float32Array; width: number; height: number } | null> {
-    if (!isUuid(id)) return null;
-    const row = await this.repository
-      .createQueryBuilder('inspection')
-      .addSelect('inspection.anomalyMap')
-      .where('inspection.id = :id', { id: id.toLowerCase() })
-      .getOne();
-    if (!row?.anomalyMap) return null;
-    return { map: decodeAnomalyMap({ bytes: row.anomalyMap, min: row.mapMin, max: row.mapMax }), width: row.mapWidth, height: row.mapHeight };
   }
 
   list(filter: InspectionFilter, page: PageRequest): Promise<Page<InspectionEntity>> {

@@ -38,7 +38,8 @@ export const objectKeys = {
   inspectionInput: (inspectionId: string): string => `inspections/${assertUuid(inspectionId, 'inspection id')}/input`,
   inspectionArtifact: (inspectionId: string, artifact: 'heatmap' | 'overlay' | 'mask'): string =>
     `inspections/${assertUuid(inspectionId, 'inspection id')}/${artifact}.png`,
-  /** Per-image anomaly maps of an evaluation (src/services/evaluation-map-object.ts), keyed by the image id. */
+  inspectionAnomalyMap: (inspectionId: string): string => `inspections/${assertUuid(inspectionId, 'inspection id')}/anomaly-map.bin`,
+  /** Per-image anomaly maps of an evaluation (src/services/anomaly-map-object.ts), keyed by the image id. */
   evaluationPrefix: (evaluationId: string): string => `evaluations/${assertUuid(evaluationId, 'evaluation id')}/`,
   evaluationMap: (evaluationId: string, imageId: string): string =>
     `evaluations/${assertUuid(evaluationId, 'evaluation id')}/maps/${assertUuid(imageId, 'image id')}.bin`,

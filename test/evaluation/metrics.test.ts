@@ -2,7 +2,7 @@
 // per-defect tables, undefined metrics, mask resizing against PIL, and the map object format.
 import { evaluatePixelMetrics, imageAuroc, imageF1Max, imageScoresFromMaps, proCurve, rocCurve } from '../../src/metrics';
 import { decodeAnomalyMap, encodeAnomalyMap } from '../../src/services/anomaly-map-codec';
-import { decodeMapObject, encodeMapObject, MapObjectFormatError } from '../../src/services/evaluation-map-object';
+import { decodeMapObject, encodeMapObject, MapObjectFormatError } from '../../src/services/anomaly-map-object';
 import { computeEvaluationMetrics, maskLabel, resizeMaskNearest, type EvaluatedImage } from '../../src/services/evaluation-metrics';
 import { seededRandom } from '../inference/helpers';
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeAnomalyMap } from '../../src/services/anomaly-map-codec';
+import { decodeMapObject } from '../../src/services/anomaly-map-object';
 import { SubscriptionRecorder, type GraphQLTestClient } from '../support/graphql-client';
 import { startTestServer, type TestServer } from '../support/test-server';
 import {
@@ -357,12 +357,23 @@ describe('inspect', () => {
 
     const one = await clients.viewer.data<{ inspection: { id: string; model: { id: string } } }>('query($id: ID!) { inspection(id: $id) { id model { id } } }', { id: newest.id });
     expect(one.inspection).toEqual({ id: newest.id, model: { id: demoModel.id } });
-    const { rows } = await probe.query<{ bytes: number; map_width: number; map_height: number; map_min: number; map_max: number }>(
-      'SELECT octet_length(anomaly_map) AS bytes, map_width, map_height, map_min, map_max FROM inspection WHERE id = $1',
+    const { rows } = await probe.query<{ anomaly_map: Buffer | null; map_object_key: string; map_width: number; map_height: number; map_min: number; map_max: number }>(
+      'SELECT anomaly_map, map_object_key, map_width, map_height, map_min, map_max FROM inspection WHERE id = $1',
       [newest.id],
     );
-    expect(rows[0]?.bytes).toBe(2 * (demoModel.inputWidth as number) * (demoModel.inputHeight as number));
-    expect(rows[0]?.map_max).toBeGreaterThanOrEqual(rows[0]?.map_min as number);
+    const row = rows[0];
+    // The map lives in S3 next to the PNGs, not in the row.
+    expect(row?.anomaly_map).toBeNull();
+    expect(row?.map_object_key).toBe(`inspections/${newest.id}/anomaly-map.bin`);
+    expect(await probe.keys(`inspections/${newest.id}/`)).toEqual(
+      ['anomaly-map.bin', 'heatmap.png', 'mask.png', 'overlay.png'].map((name) => `inspections/${newest.id}/${name}`),
+    );
+    const stored = decodeMapObject(await probe.store.get(row?.map_object_key as string));
+    expect([stored.width, stored.height]).toEqual([demoModel.inputWidth, demoModel.inputHeight]);
+    expect([stored.width, stored.height]).toEqual([row?.map_width, row?.map_height]);
+    expect(Math.min(...stored.map)).toBeCloseTo(row?.map_min as number, 6);
+    expect(Math.max(...stored.map)).toBeCloseTo(row?.map_max as number, 6);
+    expect(row?.map_max).toBeGreaterThan(row?.map_min as number);
   });
 
   test('setModelThreshold changes the threshold later inspections use', async () => {
@@ -418,13 +429,12 @@ describe('parity with the trainer', () => {
 
       const raw = await readFile(path.join(FIXTURES, fixture.anomaly_map.file));
       const expected = Float32Array.from({ length: raw.length / 4 }, (_, index) => raw.readFloatLE(index * 4));
-      const { rows } = await probe.query<{ anomaly_map: Buffer; map_min: number; map_max: number; map_width: number; map_height: number }>(
-        'SELECT anomaly_map, map_min, map_max, map_width, map_height FROM inspection WHERE id = $1',
-        [inspection.id],
-      );
-      const row = rows[0] as { anomaly_map: Buffer; map_min: number; map_max: number; map_width: number; map_height: number };
-      expect([1, 1, row.map_height, row.map_width]).toEqual(fixture.anomaly_map.shape);
-      const stored = decodeAnomalyMap({ bytes: row.anomaly_map, min: row.map_min, max: row.map_max });
+      const { rows } = await probe.query<{ map_object_key: string; map_min: number; map_max: number }>('SELECT map_object_key, map_min, map_max FROM inspection WHERE id = $1', [
+        inspection.id,
+      ]);
+      const row = rows[0] as { map_object_key: string; map_min: number; map_max: number };
+      const { map: stored, width, height } = decodeMapObject(await probe.store.get(row.map_object_key));
+      expect([1, 1, height, width]).toEqual(fixture.anomaly_map.shape);
       // Storage quantises to 16 bits over the map's range; the rest is onnxruntime against PyTorch.
       const quantisation = (row.map_max - row.map_min) / 131070;
       let worst = 0;

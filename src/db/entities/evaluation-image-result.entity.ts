@@ -31,7 +31,7 @@ export class EvaluationImageResultEntity {
   @Column({ name: 'score_rule', type: 'text' })
   scoreRule!: string;
 
-  /** evaluations/<evaluationId>/maps/<imageId>.bin (evaluation-map-object.ts). */
+  /** evaluations/<evaluationId>/maps/<imageId>.bin (anomaly-map-object.ts). */
   @Column({ name: 'map_object_key', type: 'text' })
   mapObjectKey!: string;
 

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { CategoryEntity } from './category.entity';
 import { ImageEntity } from './image.entity';
 import { ModelVersionEntity } from './model-version.entity';
@@ -16,6 +16,7 @@ export interface StoredRegion {
 
 /** One image run through one model version; its images live under `inspections/<id>/`. */
 @Entity({ name: 'inspection' })
+@Check('CHK_inspection_map_stored', '"anomaly_map" IS NOT NULL OR "map_object_key" IS NOT NULL')
 @Index('IDX_inspection_created', ['createdAt', 'id'])
 @Index('IDX_inspection_category_created', ['categoryId', 'createdAt', 'id'])
 @Index('IDX_inspection_model_created', ['modelId', 'createdAt', 'id'])
@@ -92,11 +93,18 @@ export class InspectionEntity {
   maskObjectKey!: string;
 
   /**
-   * The model's anomaly map at its input resolution, uint16-quantised between mapMin and mapMax
-   * (src/services/anomaly-map-codec.ts). Not loaded unless asked for: it is the large column.
+   * The S3 object of the model's anomaly map at its input resolution (an AMAP object,
+   * src/services/anomaly-map-object.ts); null for rows written before maps moved to S3.
    */
-  @Column({ name: 'anomaly_map', type: 'bytea', select: false })
-  anomalyMap?: Buffer;
+  @Column({ name: 'map_object_key', type: 'text', nullable: true })
+  mapObjectKey!: string | null;
+
+  /**
+   * Rows written before maps moved to S3 (migration InspectionMapsInS3): the map uint16-quantised
+   * between mapMin and mapMax (src/services/anomaly-map-codec.ts). Null for newer rows.
+   */
+  @Column({ name: 'anomaly_map', type: 'bytea', nullable: true, select: false })
+  anomalyMap?: Buffer | null;
 
   @Column({ name: 'map_width', type: 'integer' })
   mapWidth!: number;
@@ -104,6 +112,7 @@ export class InspectionEntity {
   @Column({ name: 'map_height', type: 'integer' })
   mapHeight!: number;
 
+  /** The map's range (also in the map object's header). */
   @Column({ name: 'map_min', type: 'double precision' })
   mapMin!: number;
 

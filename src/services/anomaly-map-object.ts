@@ -1,6 +1,6 @@
 /**
- * The S3 object of one evaluated image's anomaly map: self-describing, so it can be read back
- * without its database row. A 32-byte little-endian header, then the map quantised to uint16
+ * The S3 object of one anomaly map (an evaluated image's, an inspection's): self-describing, so
+ * it can be read back without its database row. A 32-byte little-endian header, then the map quantised to uint16
  * by anomaly-map-codec.ts (2 bytes a pixel):
  *
  *   0  "AMAP"   4  version (1)   5  encoding (1: uint16 linear between min and max)   6  reserved (2)
@@ -40,6 +40,12 @@ export function encodeMapObject(map: Float32Array, width: number, height: number
   header.writeDoubleLE(encoded.min, 16);
   header.writeDoubleLE(encoded.max, 24);
   return Buffer.concat([header, encoded.bytes]);
+}
+
+/** The range the map was quantised over, from the header alone. */
+export function mapObjectRange(bytes: Buffer): { min: number; max: number } {
+  if (bytes.length < HEADER_BYTES || bytes.toString('ascii', 0, 4) !== MAGIC) throw new MapObjectFormatError('not an anomaly map object');
+  return { min: bytes.readDoubleLE(16), max: bytes.readDoubleLE(24) };
 }
 
 export function decodeMapObject(bytes: Buffer): AnomalyMapObject {
