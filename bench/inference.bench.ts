@@ -453,8 +453,8 @@ async function measure(
   };
 }
 
-type Stage = 'readMs' | 'decodeMs' | 'queueMs' | 'runMs' | 'inferMs' | 'renderMs' | 'storeMs' | 'operationMs';
-const STAGES: Stage[] = ['readMs', 'decodeMs', 'queueMs', 'runMs', 'inferMs', 'renderMs', 'storeMs', 'operationMs'];
+const STAGES = ['readMs', 'decodeMs', 'queueMs', 'runMs', 'inferMs', 'renderMs', 'storeMs', 'objectsMs', 'insertMs', 'operationMs'] as const;
+type Stage = (typeof STAGES)[number];
 
 /**
  * Medians of the per-stage times the server logged for its inspections ('inspection
@@ -462,7 +462,7 @@ const STAGES: Stage[] = ['readMs', 'decodeMs', 'queueMs', 'runMs', 'inferMs', 'r
  * from Apollo's request start to the response: the stages plus resolving the result).
  */
 function stageMedians(serverOutput: string): Record<Stage, number> {
-  const samples: Record<Stage, number[]> = { readMs: [], decodeMs: [], queueMs: [], runMs: [], inferMs: [], renderMs: [], storeMs: [], operationMs: [] };
+  const samples = Object.fromEntries(STAGES.map((stage) => [stage, [] as number[]])) as Record<Stage, number[]>;
   for (const line of serverOutput.split('\n')) {
     const isStages = line.includes('"inspection timings"');
     if (!isStages && !(line.includes('"graphql operation"') && line.includes('"mutation"'))) continue;

@@ -17,7 +17,8 @@ export interface EncodedAnomalyMap {
 const LEVELS = 65535;
 const BIG_ENDIAN = os.endianness() === 'BE';
 
-export function encodeAnomalyMap(map: Float32Array): EncodedAnomalyMap {
+/** The smallest and largest value of the map, NaNs ignored; [0, 0] for an empty map or one of NaNs only. */
+export function anomalyMapRange(map: Float32Array): { min: number; max: number } {
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < map.length; i++) {
@@ -25,11 +26,12 @@ export function encodeAnomalyMap(map: Float32Array): EncodedAnomalyMap {
     if (value < min) min = value;
     if (value > max) max = value;
   }
-  // An empty map, or one of NaNs only: store zeros over an empty range.
-  if (!Number.isFinite(min) || !Number.isFinite(max)) {
-    min = 0;
-    max = 0;
-  }
+  return Number.isFinite(min) && Number.isFinite(max) ? { min, max } : { min: 0, max: 0 };
+}
+
+export function encodeAnomalyMap(map: Float32Array): EncodedAnomalyMap {
+  // An empty map, or one of NaNs only, is stored as zeros over an empty range.
+  const { min, max } = anomalyMapRange(map);
   const range = max - min;
   const scale = range > 0 ? LEVELS / range : 0;
   const levels = new Uint16Array(map.length);

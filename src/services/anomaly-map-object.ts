@@ -42,12 +42,6 @@ export function encodeMapObject(map: Float32Array, width: number, height: number
   return Buffer.concat([header, encoded.bytes]);
 }
 
-/** The range the map was quantised over, from the header alone. */
-export function mapObjectRange(bytes: Buffer): { min: number; max: number } {
-  if (bytes.length < HEADER_BYTES || bytes.toString('ascii', 0, 4) !== MAGIC) throw new MapObjectFormatError('not an anomaly map object');
-  return { min: bytes.readDoubleLE(16), max: bytes.readDoubleLE(24) };
-}
-
 export function decodeMapObject(bytes: Buffer): AnomalyMapObject {
   if (bytes.length < HEADER_BYTES || bytes.toString('ascii', 0, 4) !== MAGIC) throw new MapObjectFormatError('not an anomaly map object');
   const version = bytes.readUInt8(4);

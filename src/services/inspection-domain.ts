@@ -105,6 +105,7 @@ export class InspectionDomain {
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    await this.inspections.drainAnomalyMapWrites();
     await this.loader.stop();
     await this.engine.close();
   }

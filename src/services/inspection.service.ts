@@ -26,7 +26,8 @@ import {
 import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
-import { encodeMapObject, MAP_OBJECT_CONTENT_TYPE, mapObjectRange } from './anomaly-map-object';
+import { anomalyMapRange } from './anomaly-map-codec';
+import { encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from './anomaly-map-object';
 import { isUuid, mapConcurrently, queryRows, SHA256_HEX } from './dataset-rules';
 import type { UploadTargetInfo } from './image-upload.service';
 import type { ImageService } from './image.service';
@@ -85,10 +86,16 @@ interface PendingInspection {
   model: ModelVersionEntity;
   input: InspectionInput;
   artifacts: InspectionArtifacts;
-  /** The anomaly map at the model's input resolution, as its S3 object. */
-  mapObject: Buffer;
+  /** The anomaly map at the model's input resolution (a copy of our own). */
+  anomalyMap: Float32Array;
   mapWidth: number;
   mapHeight: number;
+}
+
+/** Where store() spent its time: writing the objects, then the rows. */
+interface StoreTimings {
+  objectsMs: number;
+  insertMs: number;
 }
 
 /** Upload problems that make the pending upload useless: it is removed with the refusal. */
@@ -107,6 +114,8 @@ function toAppError(error: unknown): unknown {
 export class InspectionService {
   private readonly repository: Repository<InspectionEntity>;
   private readonly uploads: Repository<InspectionUploadEntity>;
+  /** Anomaly maps still being written after their inspections were answered. */
+  private readonly mapWrites = new Set<Promise<void>>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -175,7 +184,8 @@ export class InspectionService {
       throw error;
     }
     const rendered = performance.now();
-    const [inspection] = await this.store([pending], started, principal);
+    const storeTimings: StoreTimings = { objectsMs: 0, insertMs: 0 };
+    const [inspection] = await this.store([pending], started, principal, storeTimings);
     const round = (ms: number): number => Math.round(ms * 10) / 10;
     this.logger.debug(
       {
@@ -189,6 +199,8 @@ export class InspectionService {
         inferMs: round(inferred - prepared),
         renderMs: round(rendered - inferred),
         storeMs: round(performance.now() - rendered),
+        objectsMs: round(storeTimings.objectsMs),
+        insertMs: round(storeTimings.insertMs),
       },
       'inspection timings',
     );
@@ -239,8 +251,10 @@ export class InspectionService {
 
   private async readInput(request: InspectRequest, principal: Principal): Promise<InspectionInput> {
     if (request.imageId !== null && request.imageId !== undefined) {
-      const image = await this.requireImage(request.imageId);
-      return { kind: 'image', image, bytes: await this.objectStore.get(image.objectKey) };
+      // Dataset images live at images/<id>, so their bytes are read while the row is looked up.
+      const expectedKey = isUuid(request.imageId) ? objectKeys.image(request.imageId.toLowerCase()) : null;
+      const [image, bytes] = await Promise.all([this.requireImage(request.imageId), expectedKey ? this.objectStore.get(expectedKey).catch(() => null) : null]);
+      return { kind: 'image', image, bytes: bytes !== null && image.objectKey === expectedKey ? bytes : await this.objectStore.get(image.objectKey) };
     }
     const uploadId = request.uploadId ?? '';
     const upload = isUuid(uploadId) ? await this.uploads.findOneBy({ id: uploadId.toLowerCase() }) : null;
@@ -319,7 +333,6 @@ export class InspectionService {
     const [mapHeight, mapWidth] = loaded.inputSize;
     // The engine's map may be a view into its batch's buffer: keep a copy of our own.
     const anomalyMap = result.anomalyMap.slice();
-    const mapObject = encodeMapObject(anomalyMap, mapWidth, mapHeight);
     const artifacts = buildInspectionArtifacts({
       anomalyMap,
       mapWidth,
@@ -330,15 +343,16 @@ export class InspectionService {
       scoreStats: loaded.metadata.scoreStats,
       mapStats: loaded.metadata.mapStats,
     });
-    return { id: randomUUID(), model, input, artifacts, mapObject, mapWidth, mapHeight };
+    return { id: randomUUID(), model, input, artifacts, anomalyMap, mapWidth, mapHeight };
   }
 
   /**
-   * Objects first (the anomaly map and the result PNGs; an upload's bytes stored where its URL
-   * cannot overwrite them), then every row in one transaction that also consumes the uploads. On failure the
-   * objects are removed again.
+   * Objects first (the result PNGs; an upload's bytes stored where its URL cannot overwrite
+   * them), then every row in one transaction that also consumes the uploads. On failure the
+   * objects are removed again. The anomaly maps follow once the inspections are answered.
    */
-  private async store(pending: PendingInspection[], started: number, principal: Principal): Promise<InspectionEntity[]> {
+  private async store(pending: PendingInspection[], started: number, principal: Principal, timings?: StoreTimings): Promise<InspectionEntity[]> {
+    const storeStarted = performance.now();
     const written: string[] = [];
     const put = async (key: string, body: Buffer | Promise<Buffer>, contentType = PNG): Promise<void> => {
       written.push(key);
@@ -348,14 +362,14 @@ export class InspectionService {
     try {
       await mapConcurrently(pending, BATCH_CONCURRENCY, async (item) => {
         const { artifacts, input } = item;
-        const writes = [put(objectKeys.inspectionAnomalyMap(item.id), item.mapObject, MAP_OBJECT_CONTENT_TYPE)];
         // Each PNG is written as soon as it is encoded.
-        writes.push(...INSPECTION_IMAGE_KINDS.map((kind) => put(objectKeys.inspectionArtifact(item.id, kind), artifacts.pngs[kind])));
+        const writes = INSPECTION_IMAGE_KINDS.map((kind) => put(objectKeys.inspectionArtifact(item.id, kind), artifacts.pngs[kind]));
         // The bytes inspected, not a copy of the upload object: its URL could still overwrite that.
         if (input.kind === 'upload') writes.push(put(objectKeys.inspectionInput(item.id), input.bytes, input.upload.contentType));
         await Promise.all(writes);
       });
-      const latencyMs = performance.now() - started;
+      const objectsWritten = performance.now();
+      const latencyMs = objectsWritten - started;
       const uploadIds = pending.flatMap((item) => (item.input.kind === 'upload' ? [item.input.upload.id] : []));
       const insert = async (manager: EntityManager): Promise<InspectionEntity[]> => {
         if (uploadIds.length > 0) {
@@ -365,7 +379,7 @@ export class InspectionService {
         const repository = manager.getRepository(InspectionEntity);
         const rows = pending.map((item) => {
           const { artifacts, input } = item;
-          const mapRange = mapObjectRange(item.mapObject);
+          const mapRange = anomalyMapRange(item.anomalyMap);
           return repository.create({
             id: item.id,
             modelId: item.model.id,
@@ -383,7 +397,7 @@ export class InspectionService {
             heatmapObjectKey: objectKeys.inspectionArtifact(item.id, 'heatmap'),
             overlayObjectKey: objectKeys.inspectionArtifact(item.id, 'overlay'),
             maskObjectKey: objectKeys.inspectionArtifact(item.id, 'mask'),
-            mapObjectKey: objectKeys.inspectionAnomalyMap(item.id),
+            mapObjectKey: null,
             mapWidth: item.mapWidth,
             mapHeight: item.mapHeight,
             mapMin: mapRange.min,
@@ -397,6 +411,10 @@ export class InspectionService {
       };
       // One INSERT is atomic by itself; consuming uploads as well needs a transaction.
       inspections = uploadIds.length > 0 ? await this.dataSource.transaction(insert) : await insert(this.dataSource.manager);
+      if (timings) {
+        timings.objectsMs = objectsWritten - storeStarted;
+        timings.insertMs = performance.now() - objectsWritten;
+      }
     } catch (error) {
       await this.objectStore.delete(written).catch((cleanupError: unknown) => this.logger.warn({ err: cleanupError }, 'could not remove the objects of a failed inspection'));
       throw error;
@@ -405,10 +423,43 @@ export class InspectionService {
     if (uploadKeys.length > 0) {
       await this.objectStore.delete(uploadKeys).catch((error: unknown) => this.logger.warn({ err: error }, 'could not remove consumed inspection uploads'));
     }
+    this.keepAnomalyMaps(pending);
     for (const inspection of inspections) {
       this.pubSub.publish('INSPECTION_CREATED', { inspectionId: inspection.id, categoryId: inspection.categoryId, isAnomalous: inspection.isAnomalous });
     }
     return inspections;
+  }
+
+  /**
+   * The raw anomaly maps are kept for later analysis; no response needs them, so they are
+   * written after the inspections were answered (two S3 round trips fewer on the request path):
+   * each map object is PUT, then its row points at it. A failure leaves the row without a map
+   * and is logged; a row deleted meanwhile gets its object removed.
+   */
+  private keepAnomalyMaps(pending: readonly PendingInspection[]): void {
+    const write = (async () => {
+      const keys = new Map<string, string>();
+      await mapConcurrently(pending, BATCH_CONCURRENCY, async (item) => {
+        const key = objectKeys.inspectionAnomalyMap(item.id);
+        await this.objectStore.put(key, encodeMapObject(item.anomalyMap, item.mapWidth, item.mapHeight), MAP_OBJECT_CONTENT_TYPE);
+        keys.set(item.id, key);
+      });
+      const linked = await queryRows<{ id: string }>(
+        this.dataSource.manager,
+        'UPDATE inspection SET map_object_key = stored.key FROM unnest($1::uuid[], $2::text[]) AS stored(id, key) WHERE inspection.id = stored.id RETURNING inspection.id',
+        [[...keys.keys()], [...keys.values()]],
+      );
+      const linkedIds = new Set(linked.map((row) => row.id));
+      const unlinked = [...keys].filter(([id]) => !linkedIds.has(id)).map(([, key]) => key);
+      if (unlinked.length > 0) await this.objectStore.delete(unlinked);
+    })().catch((error: unknown) => this.logger.warn({ err: error, inspectionIds: pending.map((item) => item.id) }, 'could not keep the anomaly maps of inspections'));
+    this.mapWrites.add(write);
+    void write.finally(() => this.mapWrites.delete(write));
+  }
+
+  /** Resolves once the anomaly maps being written are stored (shutdown waits for it before the pool closes). */
+  async drainAnomalyMapWrites(): Promise<void> {
+    while (this.mapWrites.size > 0) await Promise.all(this.mapWrites);
   }
 
   async findById(id: string): Promise<InspectionEntity | null> {

@@ -75,6 +75,15 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** Waits until every inspection's anomaly map (written after the inspection was answered) is in S3 and linked from its row. */
+async function anomalyMapsStored(): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while ((await probe.count('SELECT count(*) FROM inspection WHERE map_object_key IS NULL AND anomaly_map IS NULL')) > 0) {
+    if (Date.now() > deadline) throw new Error('inspections still without their anomaly map after 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 type ModelEvent = { modelVersionChanged: { kind: string; status: string; model: { id: string; status: string } } };
 
 describe('model registry', () => {
@@ -292,6 +301,7 @@ describe('inspect', () => {
 
   test('bytes that are not an image: INVALID_IMAGE, the upload is removed and no inspection is stored', async () => {
     const inspectionsBefore = await probe.count('SELECT count(*) FROM inspection');
+    await anomalyMapsStored();
     const objectsBefore = await probe.keys('inspections/');
     const garbage = Buffer.from('this is not a PNG at all');
     const target = (
@@ -303,6 +313,7 @@ describe('inspect', () => {
     await put(target.url, target.headers, garbage);
     expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, uploadId: target.uploadId } })).toBe('INVALID_IMAGE');
     expect(await probe.count('SELECT count(*) FROM inspection')).toBe(inspectionsBefore);
+    await anomalyMapsStored();
     expect(await probe.keys('inspections/')).toEqual(objectsBefore);
     expect(await probe.keys(`inspection-uploads/${target.uploadId}`)).toEqual([]);
     expect(await clients.labeler.errorCode('mutation { requestInspectionUpload(input: { contentType: "image/svg+xml", byteSize: 10 }) { uploadId } }')).toBe('INVALID_IMAGE');
@@ -357,12 +368,13 @@ describe('inspect', () => {
 
     const one = await clients.viewer.data<{ inspection: { id: string; model: { id: string } } }>('query($id: ID!) { inspection(id: $id) { id model { id } } }', { id: newest.id });
     expect(one.inspection).toEqual({ id: newest.id, model: { id: demoModel.id } });
+    await anomalyMapsStored();
     const { rows } = await probe.query<{ anomaly_map: Buffer | null; map_object_key: string; map_width: number; map_height: number; map_min: number; map_max: number }>(
       'SELECT anomaly_map, map_object_key, map_width, map_height, map_min, map_max FROM inspection WHERE id = $1',
       [newest.id],
     );
     const row = rows[0];
-    // The map lives in S3 next to the PNGs, not in the row.
+    // The map lives in S3 next to the PNGs, not in the row; it is written after the answer.
     expect(row?.anomaly_map).toBeNull();
     expect(row?.map_object_key).toBe(`inspections/${newest.id}/anomaly-map.bin`);
     expect(await probe.keys(`inspections/${newest.id}/`)).toEqual(
@@ -426,6 +438,7 @@ describe('parity with the trainer', () => {
       await put(target.url, target.headers, png);
       const inspection = await inspect(clients.labeler, { modelId: demoModel.id, uploadId: target.uploadId });
       expect(Math.abs(inspection.score - (fixture.score_values[0] as number))).toBeLessThanOrEqual(tolerance);
+      await anomalyMapsStored();
 
       const raw = await readFile(path.join(FIXTURES, fixture.anomaly_map.file));
       const expected = Float32Array.from({ length: raw.length / 4 }, (_, index) => raw.readFloatLE(index * 4));

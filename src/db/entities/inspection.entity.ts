@@ -1,4 +1,4 @@
-import { Check, Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { CategoryEntity } from './category.entity';
 import { ImageEntity } from './image.entity';
 import { ModelVersionEntity } from './model-version.entity';
@@ -16,7 +16,6 @@ export interface StoredRegion {
 
 /** One image run through one model version; its images live under `inspections/<id>/`. */
 @Entity({ name: 'inspection' })
-@Check('CHK_inspection_map_stored', '"anomaly_map" IS NOT NULL OR "map_object_key" IS NOT NULL')
 @Index('IDX_inspection_created', ['createdAt', 'id'])
 @Index('IDX_inspection_category_created', ['categoryId', 'createdAt', 'id'])
 @Index('IDX_inspection_model_created', ['modelId', 'createdAt', 'id'])
@@ -94,7 +93,8 @@ export class InspectionEntity {
 
   /**
    * The S3 object of the model's anomaly map at its input resolution (an AMAP object,
-   * src/services/anomaly-map-object.ts); null for rows written before maps moved to S3.
+   * src/services/anomaly-map-object.ts). Set once the map is stored, after the inspection was
+   * answered; null until then, if storing it failed, and for rows from before maps moved to S3.
    */
   @Column({ name: 'map_object_key', type: 'text', nullable: true })
   mapObjectKey!: string | null;
