@@ -336,7 +336,8 @@ async function prepareCategory(client: Client, label: string, modelPath: string,
 const INSPECT = 'mutation($c: ID!, $i: ID!) { inspect(input: { categoryId: $c, imageId: $i }) { id score latencyMs anomalyMapUrl overlayUrl maskUrl } }';
 
 interface Measurements {
-  latency: { rawP50: number; rawP99: number; e2eP50: number; e2eP99: number; serverP50: number; pairs: number };
+  /** outsideServiceP50: median over requests of e2e minus the server's latencyMs (HTTP, GraphQL, auth, the row insert, the client). */
+  latency: { rawP50: number; rawP99: number; e2eP50: number; e2eP99: number; serverP50: number; outsideServiceP50: number; pairs: number };
   throughput: { rawBatchSize: number; raw: number; service: number; rounds: Array<{ raw: number; service: number }>; e2eP50: number; e2eP99: number; requests: number };
   health: { p50: number; p99: number; max: number; samples: number };
 }
@@ -438,6 +439,10 @@ async function measure(
       e2eP50: percentile(e2eTimes, 50),
       e2eP99: percentile(e2eTimes, 99),
       serverP50: percentile(serverTimes, 50),
+      outsideServiceP50: percentile(
+        e2eTimes.map((ms, index) => ms - (serverTimes[index] as number)),
+        50,
+      ),
       pairs: rawTimes.length,
     },
     throughput: {
@@ -585,7 +590,7 @@ async function main(): Promise<void> {
   for (const report of reports) {
     const { measurements: m, serverStagesP50: stages } = report;
     process.stdout.write(
-      `\n${report.label}: ${m.latency.pairs} latency pairs; server-side latencyMs p50 ${m.latency.serverP50.toFixed(1)} ms; ` +
+      `\n${report.label}: ${m.latency.pairs} latency pairs; server-side latencyMs p50 ${m.latency.serverP50.toFixed(1)} ms, e2e - latencyMs p50 ${m.latency.outsideServiceP50.toFixed(1)} ms; ` +
         `server stages p50 (ms) at c=1: ${STAGES.map((stage) => `${stage.replace('Ms', '')} ${stages.concurrency1[stage].toFixed(1)}`).join(', ')}; ` +
         `at c=16: ${STAGES.map((stage) => `${stage.replace('Ms', '')} ${stages.concurrency16[stage].toFixed(1)}`).join(', ')}; ` +
         `throughput rounds raw/service img/s ${m.throughput.rounds.map((round) => `${round.raw.toFixed(2)}/${round.service.toFixed(2)}`).join(', ')}; ` +

@@ -431,28 +431,40 @@ export class InspectionService {
   }
 
   /**
-   * The raw anomaly maps are kept for later analysis; no response needs them, so they are
-   * written after the inspections were answered (two S3 round trips fewer on the request path):
-   * each map object is PUT, then its row points at it. A failure leaves the row without a map
-   * and is logged; a row deleted meanwhile gets its object removed.
+   * The raw anomaly maps are kept for later analysis. No response needs them, so they are
+   * encoded and PUT after the inspections were answered (one S3 PUT fewer on the request path);
+   * a row points at its map once the object is stored. A map that cannot be stored leaves its
+   * row without one and is logged; the object of a row deleted meanwhile is removed again.
    */
   private keepAnomalyMaps(pending: readonly PendingInspection[]): void {
-    const write = (async () => {
-      const keys = new Map<string, string>();
-      await mapConcurrently(pending, BATCH_CONCURRENCY, async (item) => {
-        const key = objectKeys.inspectionAnomalyMap(item.id);
-        await this.objectStore.put(key, encodeMapObject(item.anomalyMap, item.mapWidth, item.mapHeight), MAP_OBJECT_CONTENT_TYPE);
-        keys.set(item.id, key);
+    const maps = pending.map(({ id, anomalyMap, mapWidth, mapHeight }) => ({ id, anomalyMap, mapWidth, mapHeight }));
+    // setImmediate: the answer goes out before the maps are encoded and their PUTs signed.
+    const write = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      const stored = new Map<string, string>();
+      await mapConcurrently(maps, BATCH_CONCURRENCY, async (map) => {
+        const key = objectKeys.inspectionAnomalyMap(map.id);
+        try {
+          await this.objectStore.put(key, encodeMapObject(map.anomalyMap, map.mapWidth, map.mapHeight), MAP_OBJECT_CONTENT_TYPE);
+          stored.set(map.id, key);
+        } catch (error) {
+          this.logger.warn({ err: error, inspectionId: map.id }, 'could not store the anomaly map of an inspection');
+        }
       });
-      const linked = await queryRows<{ id: string }>(
-        this.dataSource.manager,
-        'UPDATE inspection SET map_object_key = stored.key FROM unnest($1::uuid[], $2::text[]) AS stored(id, key) WHERE inspection.id = stored.id RETURNING inspection.id',
-        [[...keys.keys()], [...keys.values()]],
-      );
-      const linkedIds = new Set(linked.map((row) => row.id));
-      const unlinked = [...keys].filter(([id]) => !linkedIds.has(id)).map(([, key]) => key);
+      if (stored.size === 0) return;
+      let linkedIds = new Set<string>();
+      try {
+        const linked = await queryRows<{ id: string }>(
+          this.dataSource.manager,
+          'UPDATE inspection SET map_object_key = stored.key FROM unnest($1::uuid[], $2::text[]) AS stored(id, key) WHERE inspection.id = stored.id RETURNING inspection.id',
+          [[...stored.keys()], [...stored.values()]],
+        );
+        linkedIds = new Set(linked.map((row) => row.id));
+      } catch (error) {
+        this.logger.warn({ err: error, inspectionIds: [...stored.keys()] }, 'could not link stored anomaly maps to their inspections');
+      }
+      const unlinked = [...stored].filter(([id]) => !linkedIds.has(id)).map(([, key]) => key);
       if (unlinked.length > 0) await this.objectStore.delete(unlinked);
-    })().catch((error: unknown) => this.logger.warn({ err: error, inspectionIds: pending.map((item) => item.id) }, 'could not keep the anomaly maps of inspections'));
+    }).catch((error: unknown) => this.logger.warn({ err: error }, 'could not remove unlinked anomaly map objects'));
     this.mapWrites.add(write);
     void write.finally(() => this.mapWrites.delete(write));
   }
