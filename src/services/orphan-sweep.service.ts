@@ -7,7 +7,7 @@ import type { ObjectInfo, ObjectStore } from '../storage/object-store';
 export interface OrphanSweepReport {
   /** Pending uploads past their expiry, removed with their objects. */
   expiredUploads: number;
-  /** Objects under uploads/, images/ or masks/ that no row refers to. */
+  /** Objects under one of our prefixes (OWNED_PREFIXES) whose owning row does not exist. */
   orphanObjects: number;
 }
 
@@ -22,11 +22,24 @@ export interface OrphanSweepOptions {
 }
 
 const BATCH = 1000;
-const ID_IN_KEY = /^(?:uploads|images|masks)\/([0-9a-f-]{36})(?:\/|$)/;
+/** Each prefix's objects belong to the row whose id follows the prefix in their key. */
+const OWNED_PREFIXES: ReadonlyArray<readonly [prefix: string, table: string]> = [
+  [objectKeys.uploadPrefix, 'image_upload'],
+  [objectKeys.imagePrefix, 'image'],
+  [objectKeys.maskPrefix, 'image'],
+  [objectKeys.modelUploadPrefix, 'model_upload'],
+  [objectKeys.modelPrefix, 'model_version'],
+  [objectKeys.inspectionUploadPrefix, 'inspection_upload'],
+  [objectKeys.inspectionPrefix, 'inspection'],
+  [objectKeys.evaluationsPrefix, 'evaluation'],
+];
+const UUID_AFTER_PREFIX = /^([0-9a-f-]{36})(?:\/|$)/;
 
 /**
  * Keeps S3 and PostgreSQL consistent where a crash or a failed delete could leave an
- * object behind: expired pending uploads, and objects under our prefixes without a row.
+ * object behind: expired pending uploads, and objects under our prefixes without a row
+ * (e.g. an inspection's images when its model was deleted, or a crash between an
+ * inspection's PUTs and its insert).
  */
 export class OrphanSweepService {
   private timer: NodeJS.Timeout | null = null;
@@ -45,9 +58,7 @@ export class OrphanSweepService {
     try {
       const expiredUploads = await this.removeExpiredUploads();
       let orphanObjects = 0;
-      orphanObjects += await this.removeObjectsWithoutRows(objectKeys.uploadPrefix, 'image_upload');
-      orphanObjects += await this.removeObjectsWithoutRows(objectKeys.imagePrefix, 'image');
-      orphanObjects += await this.removeObjectsWithoutRows(objectKeys.maskPrefix, 'image');
+      for (const [prefix, table] of OWNED_PREFIXES) orphanObjects += await this.removeObjectsWithoutRows(prefix, table);
       if (expiredUploads + orphanObjects > 0) this.logger.info({ expiredUploads, orphanObjects }, 'orphan sweep removed leftovers');
       return { expiredUploads, orphanObjects };
     } finally {
@@ -72,7 +83,7 @@ export class OrphanSweepService {
     }
   }
 
-  private async removeObjectsWithoutRows(prefix: string, table: 'image_upload' | 'image'): Promise<number> {
+  private async removeObjectsWithoutRows(prefix: string, table: string): Promise<number> {
     const cutoff = Date.now() - this.options.graceSeconds * 1000;
     let removed = 0;
     let batch: Array<ObjectInfo & { id: string | null }> = [];
@@ -88,7 +99,7 @@ export class OrphanSweepService {
     };
     for await (const object of this.objectStore.list(prefix)) {
       // A key under our prefixes that no id can be read from was not written by us: an orphan too.
-      batch.push({ ...object, id: ID_IN_KEY.exec(object.key)?.[1] ?? null });
+      batch.push({ ...object, id: UUID_AFTER_PREFIX.exec(object.key.slice(prefix.length))?.[1] ?? null });
       if (batch.length >= BATCH) await flush();
     }
     if (batch.length) await flush();

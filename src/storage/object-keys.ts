@@ -40,6 +40,7 @@ export const objectKeys = {
     `inspections/${assertUuid(inspectionId, 'inspection id')}/${artifact}.png`,
   inspectionAnomalyMap: (inspectionId: string): string => `inspections/${assertUuid(inspectionId, 'inspection id')}/anomaly-map.bin`,
   /** Per-image anomaly maps of an evaluation (src/services/anomaly-map-object.ts), keyed by the image id. */
+  evaluationsPrefix: 'evaluations/',
   evaluationPrefix: (evaluationId: string): string => `evaluations/${assertUuid(evaluationId, 'evaluation id')}/`,
   evaluationMap: (evaluationId: string, imageId: string): string =>
     `evaluations/${assertUuid(evaluationId, 'evaluation id')}/maps/${assertUuid(imageId, 'image id')}.bin`,

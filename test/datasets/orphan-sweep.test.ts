@@ -23,7 +23,9 @@ afterAll(async () => {
 
 async function keys(): Promise<string[]> {
   const found: string[] = [];
-  for (const prefix of ['uploads/', 'images/', 'masks/', 'incoming/']) for await (const object of store.list(prefix)) found.push(object.key);
+  for (const prefix of ['uploads/', 'images/', 'masks/', 'models/', 'model-uploads/', 'inspections/', 'inspection-uploads/', 'evaluations/', 'incoming/']) {
+    for await (const object of store.list(prefix)) found.push(object.key);
+  }
   return found.sort();
 }
 
@@ -58,6 +60,17 @@ test('removes expired uploads and objects without rows, keeps what rows refer to
   await store.put(objectKeys.mask(lost), Buffer.from('msk'), 'image/png');
   await store.put(objectKeys.upload(randomUUID(), 'file'), Buffer.from('abc'), 'image/png');
   await store.put('images/not-a-uuid', Buffer.from('?'), 'image/png');
+  // Models, inspections and evaluations whose rows are gone (a deleted model's inspections, a crash before an insert).
+  const gone = randomUUID();
+  const leftovers = [
+    objectKeys.model(gone),
+    objectKeys.modelUpload(gone),
+    objectKeys.inspectionArtifact(gone, 'heatmap'),
+    objectKeys.inspectionAnomalyMap(gone),
+    objectKeys.inspectionUpload(gone),
+    objectKeys.evaluationMap(gone, randomUUID()),
+  ];
+  for (const key of leftovers) await store.put(key, Buffer.from('x'), 'application/octet-stream');
   // Outside our prefixes: never touched (e.g. a folder waiting to be imported).
   await store.put('incoming/mvtec/bottle/train/good/000.png', Buffer.from('x'), 'image/png');
 
@@ -66,7 +79,7 @@ test('removes expired uploads and objects without rows, keeps what rows refer to
   expect(await young.sweep()).toEqual({ expiredUploads: 0, orphanObjects: 0 });
 
   const sweep = new OrphanSweepService(dataSource, store, logger, { graceSeconds: 0, lock: null });
-  expect(await sweep.sweep()).toEqual({ expiredUploads: 1, orphanObjects: 4 });
+  expect(await sweep.sweep()).toEqual({ expiredUploads: 1, orphanObjects: 4 + leftovers.length });
   expect(await keys()).toEqual(
     [
       objectKeys.upload(pending, 'file'),
