@@ -36,6 +36,11 @@ import { checkThreshold, modelNotReady, type ModelService } from './model.servic
 
 /** Images decoded, or results rendered, at once by one inspectBatch (bounds its memory). */
 const BATCH_CONCURRENCY = 4;
+/**
+ * Anomaly-map writes (each one inspect's or inspectBatch's maps) allowed to trail behind the
+ * answers; beyond it, answers wait for S3 to catch up rather than maps piling up in memory.
+ */
+const MAX_TRAILING_MAP_WRITES = 64;
 const PNG = 'image/png';
 
 export interface InspectionSettings {
@@ -423,7 +428,7 @@ export class InspectionService {
     if (uploadKeys.length > 0) {
       await this.objectStore.delete(uploadKeys).catch((error: unknown) => this.logger.warn({ err: error }, 'could not remove consumed inspection uploads'));
     }
-    this.keepAnomalyMaps(pending);
+    await this.keepAnomalyMaps(pending);
     for (const inspection of inspections) {
       this.pubSub.publish('INSPECTION_CREATED', { inspectionId: inspection.id, categoryId: inspection.categoryId, isAnomalous: inspection.isAnomalous });
     }
@@ -436,7 +441,7 @@ export class InspectionService {
    * a row points at its map once the object is stored. A map that cannot be stored leaves its
    * row without one and is logged; the object of a row deleted meanwhile is removed again.
    */
-  private keepAnomalyMaps(pending: readonly PendingInspection[]): void {
+  private async keepAnomalyMaps(pending: readonly PendingInspection[]): Promise<void> {
     const maps = pending.map(({ id, anomalyMap, mapWidth, mapHeight }) => ({ id, anomalyMap, mapWidth, mapHeight }));
     // setImmediate: the answer goes out before the maps are encoded and their PUTs signed.
     const write = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
@@ -467,6 +472,8 @@ export class InspectionService {
     }).catch((error: unknown) => this.logger.warn({ err: error }, 'could not remove unlinked anomaly map objects'));
     this.mapWrites.add(write);
     void write.finally(() => this.mapWrites.delete(write));
+    // The writes never reject (failures are logged above).
+    while (this.mapWrites.size > MAX_TRAILING_MAP_WRITES) await Promise.race(this.mapWrites);
   }
 
   /** Resolves once the anomaly maps being written are stored (shutdown waits for it before the pool closes). */
