@@ -58,7 +58,6 @@ function isNotFound(error: unknown): boolean {
   return error instanceof NotFound || (error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 404 || error.name === 'NoSuchKey'));
 }
 
-/** The service's only door to S3: one bucket, keys from storage/object-keys.ts. */
 /** `scheme://host[:port]/path?query`, the query sorted and escaped as the SDK's formatUrl does. */
 function formatUrl(request: PresignableRequest): string {
   const host = request.port === undefined ? request.hostname : `${request.hostname}:${request.port}`;
@@ -73,6 +72,7 @@ function formatUrl(request: PresignableRequest): string {
   return `${request.protocol}//${host}${request.path}${query ? `?${query}` : ''}`;
 }
 
+/** The service's only door to S3: one bucket, keys from storage/object-keys.ts. */
 export class ObjectStore {
   private readonly client: S3Client;
   private readonly presignClient: S3Client;
