@@ -4,7 +4,7 @@
  * the inference issue (webgpu through Vulkan against cpu, full-size model, batch 1 and 16),
  * run on a lent GPU machine by scripts/gpu-check/run-on-device.sh; it runs anywhere.
  *
- *   node dist/bench/providers.bench.js --model models/full/ast-mfr.full.onnx \
+ *   npm run bench:providers -- --model models/full/ast-mfr.full.onnx \
  *     [--providers webgpu,cpu] [--batches 1,16] [--runs 10] [--json bench/out/providers.json]
  *
  * Only onnxruntime-node and Node's own modules are used, so that the device machine needs no
