@@ -17,8 +17,7 @@ export interface EncodedAnomalyMap {
 const LEVELS = 65535;
 const BIG_ENDIAN = os.endianness() === 'BE';
 
-/** The smallest and largest value of the map, NaNs ignored; [0, 0] for an empty map or one of NaNs only. */
-export function anomalyMapRange(map: Float32Array): { min: number; max: number } {
+export function encodeAnomalyMap(map: Float32Array): EncodedAnomalyMap {
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < map.length; i++) {
@@ -26,12 +25,11 @@ export function anomalyMapRange(map: Float32Array): { min: number; max: number }
     if (value < min) min = value;
     if (value > max) max = value;
   }
-  return Number.isFinite(min) && Number.isFinite(max) ? { min, max } : { min: 0, max: 0 };
-}
-
-export function encodeAnomalyMap(map: Float32Array): EncodedAnomalyMap {
-  // An empty map, or one of NaNs only, is stored as zeros over an empty range.
-  const { min, max } = anomalyMapRange(map);
+  // An empty map, or one of NaNs only: store zeros over an empty range.
+  if (!Number.isFinite(min) || !Number.isFinite(max)) {
+    min = 0;
+    max = 0;
+  }
   const range = max - min;
   const scale = range > 0 ? LEVELS / range : 0;
   const levels = new Uint16Array(map.length);

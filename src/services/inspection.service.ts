@@ -26,7 +26,6 @@ import {
 import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
-import { anomalyMapRange } from './anomaly-map-codec';
 import { encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from './anomaly-map-object';
 import { isUuid, mapConcurrently, queryRows, SHA256_HEX } from './dataset-rules';
 import type { UploadTargetInfo } from './image-upload.service';
@@ -384,7 +383,6 @@ export class InspectionService {
         const repository = manager.getRepository(InspectionEntity);
         const rows = pending.map((item) => {
           const { artifacts, input } = item;
-          const mapRange = anomalyMapRange(item.anomalyMap);
           return repository.create({
             id: item.id,
             modelId: item.model.id,
@@ -405,8 +403,8 @@ export class InspectionService {
             mapObjectKey: null,
             mapWidth: item.mapWidth,
             mapHeight: item.mapHeight,
-            mapMin: mapRange.min,
-            mapMax: mapRange.max,
+            mapMin: null,
+            mapMax: null,
             requestedBy: principal.apiKeyId,
           });
         });

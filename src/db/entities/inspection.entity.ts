@@ -112,12 +112,12 @@ export class InspectionEntity {
   @Column({ name: 'map_height', type: 'integer' })
   mapHeight!: number;
 
-  /** The map's range (also in the map object's header). */
-  @Column({ name: 'map_min', type: 'double precision' })
-  mapMin!: number;
+  /** The range the legacy `anomalyMap` was quantised over; null for newer rows (the map object's header holds it). */
+  @Column({ name: 'map_min', type: 'double precision', nullable: true })
+  mapMin!: number | null;
 
-  @Column({ name: 'map_max', type: 'double precision' })
-  mapMax!: number;
+  @Column({ name: 'map_max', type: 'double precision', nullable: true })
+  mapMax!: number | null;
 
   @Column({ name: 'requested_by', type: 'uuid', nullable: true })
   requestedBy!: string | null;
