@@ -25,7 +25,6 @@
  * under 16 concurrent clients), `health` latency sampled during the service rounds. Ratios are of
  * the medians of the pairs and of the summed rounds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -36,8 +35,8 @@ import { startEmbeddedPostgres } from '../src/embedded/postgres';
 import { startEmbeddedS3 } from '../src/embedded/s3';
 import { describeOnnxFile } from '../src/inference';
 import { writeMvtecCategory } from '../src/synthetic/mvtec-generator';
+import { percentile, PROJECT_ROOT, spawnAndWait, type Child } from './support';
 
-const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 const BATCH_SIZES = [1, 2, 4, 8, 16];
 const CONCURRENCY = 16;
 const HEALTH_INTERVAL_MS = 20;
@@ -84,13 +83,6 @@ function findFullModel(): string | null {
   return found[0] ? path.join(directory, found[0]) : null;
 }
 
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank] as number;
-}
-
 const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);
 
 async function freePort(): Promise<number> {
@@ -125,44 +117,6 @@ async function runInfrastructure(directory: string): Promise<void> {
   process.once('SIGTERM', () => {
     void Promise.allSettled([s3.stop(), postgres.stop()]).then(() => process.exit(0));
   });
-}
-
-interface Child {
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-async function spawnAndWait(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Child & { match: RegExpExecArray }> {
-  const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start:\n${output.slice(-4000)}`)), 300_000);
-    const onData = (): void => {
-      const found = ready.exec(output);
-      if (found) {
-        clearTimeout(timer);
-        resolve(found);
-      }
-    };
-    child.stdout?.on('data', onData);
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`${args.join(' ')} exited:\n${output.slice(-4000)}`));
-    });
-  });
-  return {
-    child,
-    match,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

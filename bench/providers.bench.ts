@@ -7,7 +7,7 @@
  *   npm run bench:providers -- --model models/full/ast-mfr.full.onnx \
  *     [--providers webgpu,cpu] [--batches 1,16] [--runs 10] [--json bench/out/providers.json]
  *
- * Only onnxruntime-node and Node's own modules are used, so that the device machine needs no
+ * Only onnxruntime-node, Node's own modules and bench/support.ts are used, so that the device machine needs no
  * more than node and onnxruntime-node carried to it. A provider that fails is recorded with its
  * error (e.g. "Failed to get a WebGPU adapter") and the others still run. Each provider's
  * session is alone: `executionProviders: [provider]` (onnxruntime still runs on the CPU any
@@ -18,6 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { percentile } from './support';
 
 interface Options {
   model: string;
@@ -61,11 +62,6 @@ function parseOptions(argv: readonly string[]): Options {
 }
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error)).split('\n')[0]?.slice(0, 500) ?? '';
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
 
 /** The model's image input as [channels, height, width] (the batch dimension is dynamic). */
 function imageShape(session: ort.InferenceSession): [number, number, number] {
@@ -132,7 +128,7 @@ async function measureProvider(options: Options, provider: string, reference: Ma
           await session.run(feeds);
           times.push(performance.now() - started);
         }
-        const p50Ms = median(times);
+        const p50Ms = percentile(times, 50);
         const expected = reference.get(batchSize);
         if (!expected) reference.set(batchSize, first);
         result.batches.push({

@@ -16,7 +16,7 @@ node_binary="$(readlink -f "$(command -v node)")"
 tar -C "$(dirname "$node_binary")" -cJf .gpu-carry/node.tar.xz "$(basename "$node_binary")"
 # onnxruntime-node ships every platform's library (288 MB); the device is linux-x64.
 tar -cJf .gpu-carry/runtime.tar.xz --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
-  --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' node_modules/onnxruntime-node node_modules/onnxruntime-common dist/bench/providers.bench.js
+  --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' node_modules/onnxruntime-node node_modules/onnxruntime-common dist/bench/providers.bench.js dist/bench/support.js
 
 # The Vulkan loader as an amd64 package, whatever this machine's architecture.
 lists="$(mktemp -d)"
