@@ -16,6 +16,9 @@ const SHARP_LINEAR_MAX_DIFF = { downscale: 0.15, upscale: 0.95 };
 const SHARP_LINEAR_MEAN_DIFF = { downscale: 0.012, upscale: 0.12 };
 
 describe('preprocessImage against the Python trainer (training.data.preprocess)', () => {
+  // Bitwise equality is the point here, and it holds on any x86-64 machine: PNG decoding and
+  // PIL's 8-bit BILINEAR are integer arithmetic, and both sides normalise with the same
+  // correctly rounded float64 subtract/divide before one rounding to float32.
   it('pil-bilinear reproduces the trainer tensors exactly (RGB, grey, RGBA, palette; down- and upscaling)', async () => {
     const results = await measurePreprocessParity(await readParitySet(IMAGES), 'pil-bilinear');
     expect(results).toHaveLength(6);

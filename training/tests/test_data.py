@@ -49,6 +49,8 @@ def test_preprocess_is_bilinear_resize_then_imagenet_normalisation(tmp_path: Pat
     mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
     expected = ((resized / 255 - mean) / std).transpose(2, 0, 1).astype(np.float32)
     assert tensor.dtype == torch.float32 and tensor.shape == (3, 32, 48)
+    # Exact on purpose: the same Pillow resize and the same float64 formula, so the same bits
+    # on any machine; the TypeScript pre-processing is held to these bits too.
     np.testing.assert_array_equal(tensor.numpy(), expected)
 
 

@@ -46,7 +46,12 @@ def test_fixtures_match_the_committed_model() -> None:
         np.testing.assert_allclose(amap, read(case["anomaly_map"]), atol=1e-4, rtol=0)
         np.testing.assert_allclose(score, read(case["score"]), atol=1e-4, rtol=0)
         if "image" in case:  # single-image cases: the input is the pre-processing of the PNG
+            # Exact on purpose, and it holds on any machine: Pillow's BILINEAR resize of 8-bit
+            # images is fixed-point integer arithmetic, and the normalisation uses only IEEE
+            # float64 subtract/divide (correctly rounded everywhere) before one cast to float32.
             np.testing.assert_array_equal(x[0], preprocess(FIXTURES / case["image"], size).numpy())
             with torch.no_grad():
                 torch_score = model(torch.from_numpy(x.copy()))[1]
-            np.testing.assert_array_equal(torch_score.numpy(), read(case["score"]))
+            # The fixture was written by PyTorch on another CPU; its float32 kernels may differ
+            # there in the last place (seen: 1.19e-7 on an AMD EPYC), so compare at float32 scale.
+            np.testing.assert_allclose(torch_score.numpy(), read(case["score"]), rtol=1e-6, atol=1e-6)

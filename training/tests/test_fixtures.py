@@ -36,11 +36,15 @@ def test_fixtures_hold_inputs_and_pytorch_outputs(tiny_category: Path, tiny_mode
         assert (out / case["image"]).read_bytes() == image.path.read_bytes()
         assert case["source"].startswith("test/")
         x = read_f32(out / case["input"]["file"], case["input"]["shape"])
+        # Exact: integer resize plus correctly rounded float64 arithmetic (see training/data.py).
         np.testing.assert_array_equal(x[0], preprocess(image.path, (32, 32)).numpy())
         with torch.no_grad():
             amap, score = tiny_model(torch.from_numpy(x.copy()))
-        np.testing.assert_array_equal(read_f32(out / case["anomaly_map"]["file"], [1, 1, 32, 32]), amap.numpy())
-        np.testing.assert_array_equal(read_f32(out / case["score"]["file"], [1]), score.numpy())
+        # PyTorch's float32 kernels promise no bitwise repeatability (thread count, kernel
+        # choice by shape), so the written outputs are compared at float32 scale.
+        written_map = read_f32(out / case["anomaly_map"]["file"], [1, 1, 32, 32])
+        np.testing.assert_allclose(written_map, amap.numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(read_f32(out / case["score"]["file"], [1]), score.numpy(), rtol=1e-6, atol=1e-6)
         assert max(case["onnxruntime_python_max_abs_diff"].values()) <= 1e-4
     batched = manifest["batched"]
     assert batched["input"]["shape"] == [2, 3, 32, 32] and batched["anomaly_map"]["shape"] == [2, 1, 32, 32]
