@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startEmbeddedPostgres } from '../src/embedded/postgres';
 import { startEmbeddedS3 } from '../src/embedded/s3';
-import { mapConcurrently } from '../src/services/dataset-rules';
+import { mapConcurrently } from '../src/utils/concurrency';
 import { ObjectStore } from '../src/storage/object-store';
 import { writeMvtecCategory } from '../src/synthetic/mvtec-generator';
 

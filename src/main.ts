@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import { startApplication } from './application';
+import { startApplication } from './app/application';
 import { ConfigError, loadConfig } from './config/config';
-import { startInfrastructure } from './infrastructure';
+import { startInfrastructure } from './app/infrastructure';
 import { createLogger } from './observability/logger';
 
 async function main(): Promise<void> {

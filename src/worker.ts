@@ -6,14 +6,14 @@ import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/config';
 import { createDataSource } from './db/data-source';
 import { runMigrations } from './db/migrate';
-import { startInfrastructure, type Infrastructure } from './infrastructure';
+import { startInfrastructure, type Infrastructure } from './app/infrastructure';
 import { JobQueue } from './jobs/job-queue';
 import { createLogger } from './observability/logger';
 import { PostgresEventTarget } from './pubsub/postgres-event-target';
 import { createAppPubSub } from './pubsub/pubsub';
-import { DatasetDomain } from './services/dataset-domain';
-import { EvaluationDomain } from './services/evaluation-domain';
-import { InspectionDomain } from './services/inspection-domain';
+import { DatasetDomain } from './app/dataset-domain';
+import { EvaluationDomain } from './app/evaluation-domain';
+import { InspectionDomain } from './app/inspection-domain';
 import { ObjectStore } from './storage/object-store';
 
 async function startWorker(config: Config, infrastructure: Infrastructure, logger: Logger): Promise<() => Promise<void>> {

@@ -8,7 +8,7 @@ import type { RequestContext } from '../graphql/context';
 import { Category } from '../schema/dataset.types';
 import { Image, ImageConnection, ImagesArgs } from '../schema/image.types';
 import type { CategoryService } from '../services/category.service';
-import { checkDefectType } from '../services/dataset-rules';
+import { checkDefectType } from '../domain/dataset-rules';
 import type { ImageService } from '../services/image.service';
 
 @Resolver(() => Image)

@@ -8,7 +8,7 @@ import { notFound } from '../errors';
 import type { RequestContext } from '../graphql/context';
 import { Category } from '../schema/dataset.types';
 import { ImageConnection, ImageFilterArgs, Snapshot } from '../schema/image.types';
-import { checkDefectType } from '../services/dataset-rules';
+import { checkDefectType } from '../domain/dataset-rules';
 import type { ImageService } from '../services/image.service';
 import type { SnapshotService } from '../services/snapshot.service';
 import { callerOf } from './principal';

@@ -18,7 +18,7 @@ import { ModelStatus, ModelVersionEntity } from '../db/entities/model-version.en
 import { SeedMarkerEntity } from '../db/entities/seed-marker.entity';
 import { inspectImageBytes, IMAGE_CONTENT_TYPES } from '../images/image-bytes';
 import { describeOnnxFile, type ModelMetadata } from '../inference';
-import type { DatasetDomain } from '../services/dataset-domain';
+import type { DatasetDomain } from '../app/dataset-domain';
 import type { ModelService } from '../services/model.service';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';

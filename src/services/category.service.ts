@@ -1,9 +1,11 @@
 import type { DataSource, EntityManager, Repository } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { CategoryEntity } from '../db/entities/category.entity';
-import { notFound } from '../errors';
+import { conflict, notFound } from '../errors';
 import { objectKeys } from '../storage/object-keys';
-import { checkCategoryName, conflict, isUuid, postgresErrorCode, queryRows, UNIQUE_VIOLATION } from './dataset-rules';
+import { checkCategoryName } from '../domain/dataset-rules';
+import { isUuid } from '../utils/ids';
+import { postgresErrorCode, queryRows, UNIQUE_VIOLATION } from '../db/sql';
 import type { ImageService } from './image.service';
 
 /** Refuses to delete while an import may still add images to the dataset. */

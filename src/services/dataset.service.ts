@@ -2,9 +2,11 @@ import type { DataSource, Repository } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { DatasetEntity } from '../db/entities/dataset.entity';
 import { newestFirst, paginate, type Page, type PageRequest } from '../db/pagination';
-import { notFound } from '../errors';
+import { conflict, notFound } from '../errors';
 import { assertNoActiveImport, dropPendingUploads } from './category.service';
-import { checkDatasetName, checkDescription, conflict, isUuid, postgresErrorCode, UNIQUE_VIOLATION } from './dataset-rules';
+import { checkDatasetName, checkDescription } from '../domain/dataset-rules';
+import { isUuid } from '../utils/ids';
+import { postgresErrorCode, UNIQUE_VIOLATION } from '../db/sql';
 import type { ImageService } from './image.service';
 
 export class DatasetService {

@@ -1,6 +1,4 @@
 import { setMaxListeners } from 'node:events';
-import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
@@ -15,10 +13,11 @@ import { IMAGE_SCORE_RULE, imageScoresFromMaps } from '../metrics';
 import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
-import { mapConcurrently, queryRows } from './dataset-rules';
-import { DEFAULT_CURVE_POINTS, maskLabel, resizeMaskNearest, type EvaluatedImage, type EvaluationMetrics, type EvaluationMetricsOptions } from './evaluation-metrics';
-import type { MetricsOutcome, MetricsTask } from './evaluation-metrics.worker';
-import { decodeMapObject, encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from './anomaly-map-object';
+import { mapConcurrently } from '../utils/concurrency';
+import { queryRows } from '../db/sql';
+import { DEFAULT_CURVE_POINTS, maskLabel, resizeMaskNearest, type EvaluatedImage, type EvaluationMetrics, type EvaluationMetricsOptions } from '../metrics/evaluation-metrics';
+import { computeMetricsInWorker } from '../metrics/evaluation-metrics-thread';
+import { decodeMapObject, encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from '../formats/anomaly-map-object';
 import type { ModelLoaderService } from './model-loader.service';
 import type { SnapshotService } from './snapshot.service';
 
@@ -54,39 +53,6 @@ class EvaluationStopped extends Error {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** The compiled worker script (also when this module runs from its TypeScript source, as under ts-jest). */
-function metricsWorkerFile(): string {
-  return __filename.endsWith('.ts') ? path.resolve(__dirname, '../../dist/src/services/evaluation-metrics.worker.js') : path.join(__dirname, 'evaluation-metrics.worker.js');
-}
-
-/**
- * computeEvaluationMetrics in a worker thread, so that seconds of counting and sorting do not
- * stall the process's event loop (HTTP, websockets, other jobs). The maps and masks are
- * transferred, not copied, and are unusable here afterwards.
- */
-async function computeMetricsInWorker(images: EvaluatedImage[], width: number, height: number, options: EvaluationMetricsOptions): Promise<EvaluationMetrics> {
-  const worker = new Worker(metricsWorkerFile());
-  try {
-    const outcome = new Promise<MetricsOutcome>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`the metrics worker exited with code ${code} before answering`)));
-    });
-    const buffers = new Set<ArrayBuffer>();
-    for (const image of images) {
-      if (image.map.buffer instanceof ArrayBuffer) buffers.add(image.map.buffer);
-      if (image.mask.buffer instanceof ArrayBuffer) buffers.add(image.mask.buffer);
-    }
-    const task: MetricsTask = { images, width, height, options };
-    worker.postMessage(task, [...buffers]);
-    const result = await outcome;
-    if (!result.ok) throw new Error(`computing the metrics failed: ${result.message}`);
-    return result.metrics;
-  } finally {
-    await worker.terminate();
-  }
 }
 
 function isMissingObject(error: unknown): boolean {

@@ -10,7 +10,10 @@ import { ACCEPTED_CONTENT_TYPES, IMAGE_CONTENT_TYPES, ImageValidationError, insp
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
 import type { CategoryService } from './category.service';
-import { checkDefectType, checkSplitAndDefect, isUuid, mapConcurrently, needsMask, queryRows, SHA256_HEX } from './dataset-rules';
+import { checkDefectType, checkSplitAndDefect, needsMask } from '../domain/dataset-rules';
+import { isUuid, SHA256_HEX } from '../utils/ids';
+import { mapConcurrently } from '../utils/concurrency';
+import { queryRows } from '../db/sql';
 import type { ImageService } from './image.service';
 
 export const MAX_FILES_PER_UPLOAD_REQUEST = 100;

@@ -5,7 +5,8 @@ import { SnapshotImageEntity } from '../db/entities/snapshot.entity';
 import { newestFirst, paginate, type Page, type PageRequest } from '../db/pagination';
 import { notFound } from '../errors';
 import type { ObjectStore } from '../storage/object-store';
-import { isUuid, queryRows } from './dataset-rules';
+import { isUuid } from '../utils/ids';
+import { queryRows } from '../db/sql';
 
 export interface ImageFilter {
   categoryId: string;

@@ -26,8 +26,10 @@ import {
 import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
-import { encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from './anomaly-map-object';
-import { isUuid, mapConcurrently, queryRows, SHA256_HEX } from './dataset-rules';
+import { encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from '../formats/anomaly-map-object';
+import { isUuid, SHA256_HEX } from '../utils/ids';
+import { mapConcurrently } from '../utils/concurrency';
+import { queryRows } from '../db/sql';
 import type { UploadTargetInfo } from './image-upload.service';
 import type { ImageService } from './image.service';
 import type { ModelLoaderService } from './model-loader.service';

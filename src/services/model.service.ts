@@ -11,7 +11,8 @@ import type { AppPubSub, Topics } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
 import type { CategoryService } from './category.service';
-import { isUuid, queryRows, SHA256_HEX } from './dataset-rules';
+import { isUuid, SHA256_HEX } from '../utils/ids';
+import { queryRows } from '../db/sql';
 import type { UploadTargetInfo } from './image-upload.service';
 import type { ModelLoaderService } from './model-loader.service';
 

@@ -13,10 +13,12 @@ import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
 import type { CategoryService } from './category.service';
-import { checkCategoryName, isPlainFolderName, isUuid, queryRows } from './dataset-rules';
+import { checkCategoryName, isPlainFolderName } from '../domain/dataset-rules';
+import { isUuid } from '../utils/ids';
+import { queryRows } from '../db/sql';
 import type { ImageService } from './image.service';
-import { planCategoryImport, type MvtecSample } from './mvtec-layout';
-import { checkS3Prefix, LocalMvtecSource, resolveLocalSource, S3MvtecSource, SourceFileError, type MvtecSource } from './mvtec-source';
+import { planCategoryImport, type MvtecSample } from '../mvtec/mvtec-layout';
+import { checkS3Prefix, LocalMvtecSource, resolveLocalSource, S3MvtecSource, SourceFileError, type MvtecSource } from '../mvtec/mvtec-source';
 
 export const IMPORT_QUEUE = 'dataset-import';
 

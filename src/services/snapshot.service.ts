@@ -2,8 +2,9 @@ import { In, type DataSource, type Repository } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { ImageEntity } from '../db/entities/image.entity';
 import { SnapshotEntity, SnapshotImageEntity } from '../db/entities/snapshot.entity';
-import { badInput, notFound } from '../errors';
-import { conflict, isUuid, postgresErrorCode, queryRows, UNIQUE_VIOLATION } from './dataset-rules';
+import { badInput, conflict, notFound } from '../errors';
+import { isUuid } from '../utils/ids';
+import { postgresErrorCode, queryRows, UNIQUE_VIOLATION } from '../db/sql';
 import type { ImageService } from './image.service';
 
 /**

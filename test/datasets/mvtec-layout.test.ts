@@ -1,4 +1,4 @@
-import { planCategoryImport } from '../../src/services/mvtec-layout';
+import { planCategoryImport } from '../../src/mvtec/mvtec-layout';
 
 test('pairs masks with images by stem, not by sort order', () => {
   // Sorted, the masks would line up with the wrong images (010 sorts before 2).

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { describeOnnxFile } from '../../src/inference';
 import { evaluatePixelMetrics, imageAuroc, imageF1Max, imageScoresFromMaps } from '../../src/metrics';
 import { demoGeneratorSettings, demoModelPath } from '../../src/seed/demo-seed';
-import { decodeMapObject } from '../../src/services/anomaly-map-object';
+import { decodeMapObject } from '../../src/formats/anomaly-map-object';
 import { writeMvtecCategory, type GeneratedCategorySummary } from '../../src/synthetic/mvtec-generator';
 import { SubscriptionRecorder, type GraphQLTestClient } from '../support/graphql-client';
 import type { StorageProbe } from '../inspection/helpers';

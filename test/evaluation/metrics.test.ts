@@ -1,9 +1,9 @@
 // The evaluation's pure parts: metrics aggregation (equal to src/metrics called directly),
 // per-defect tables, undefined metrics, mask resizing against PIL, and the map object format.
 import { evaluatePixelMetrics, imageAuroc, imageF1Max, imageScoresFromMaps, proCurve, rocCurve } from '../../src/metrics';
-import { decodeAnomalyMap, encodeAnomalyMap } from '../../src/services/anomaly-map-codec';
-import { decodeMapObject, encodeMapObject, MapObjectFormatError } from '../../src/services/anomaly-map-object';
-import { computeEvaluationMetrics, maskLabel, resizeMaskNearest, type EvaluatedImage } from '../../src/services/evaluation-metrics';
+import { decodeAnomalyMap, encodeAnomalyMap } from '../../src/formats/anomaly-map-codec';
+import { decodeMapObject, encodeMapObject, MapObjectFormatError } from '../../src/formats/anomaly-map-object';
+import { computeEvaluationMetrics, maskLabel, resizeMaskNearest, type EvaluatedImage } from '../../src/metrics/evaluation-metrics';
 import { seededRandom } from '../inference/helpers';
 
 const WIDTH = 24;

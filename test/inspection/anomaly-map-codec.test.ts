@@ -1,4 +1,4 @@
-import { decodeAnomalyMap, encodeAnomalyMap } from '../../src/services/anomaly-map-codec';
+import { decodeAnomalyMap, encodeAnomalyMap } from '../../src/formats/anomaly-map-codec';
 
 test('a map round-trips within (max - min) / 131070 and keeps its extremes exactly', () => {
   const map = new Float32Array(64 * 48);

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeMapObject } from '../../src/services/anomaly-map-object';
+import { decodeMapObject } from '../../src/formats/anomaly-map-object';
 import { SubscriptionRecorder, type GraphQLTestClient } from '../support/graphql-client';
 import { startTestServer, type TestServer } from '../support/test-server';
 import {

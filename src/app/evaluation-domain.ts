@@ -7,8 +7,8 @@ import type { AppPubSub } from '../pubsub/pubsub';
 import { createEvaluationResolver } from '../resolvers/evaluation.resolver';
 import type { ObjectStore } from '../storage/object-store';
 import type { DatasetDomain } from './dataset-domain';
-import { EvaluationRunner } from './evaluation-runner';
-import { EvaluationService } from './evaluation.service';
+import { EvaluationRunner } from '../services/evaluation-runner';
+import { EvaluationService } from '../services/evaluation.service';
 import type { InspectionDomain } from './inspection-domain';
 
 export interface EvaluationDomainDependencies {

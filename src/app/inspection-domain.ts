@@ -10,9 +10,9 @@ import { CategoryActiveModelResolver, ModelResolver } from '../resolvers/model.r
 import { seedDemo } from '../seed/demo-seed';
 import type { ObjectStore } from '../storage/object-store';
 import type { DatasetDomain } from './dataset-domain';
-import { InspectionService } from './inspection.service';
-import { ModelLoaderService } from './model-loader.service';
-import { ModelService } from './model.service';
+import { InspectionService } from '../services/inspection.service';
+import { ModelLoaderService } from '../services/model-loader.service';
+import { ModelService } from '../services/model.service';
 
 export interface InspectionDomainDependencies {
   config: Config;

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Config } from './config/config';
-import { startEmbeddedPostgres } from './embedded/postgres';
-import { startEmbeddedS3 } from './embedded/s3';
-import type { ObjectStoreOptions } from './storage/object-store';
+import type { Config } from '../config/config';
+import { startEmbeddedPostgres } from '../embedded/postgres';
+import { startEmbeddedS3 } from '../embedded/s3';
+import type { ObjectStoreOptions } from '../storage/object-store';
 
 /** Where the database and the object store are, and how to stop whatever was started for them. */
 export interface Infrastructure {

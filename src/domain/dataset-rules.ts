@@ -1,7 +1,6 @@
 /** Rules shared by the dataset services: names, defect types, split/mask consistency. */
-import { QueryFailedError, type EntityManager } from 'typeorm';
 import { ImageSplit } from '../db/entities/image.entity';
-import { AppError, ErrorCode, badInput } from '../errors';
+import { badInput } from '../errors';
 
 /**
  * A plain folder name: what a category or defect folder may be called, so that it maps to
@@ -52,53 +51,4 @@ export function checkSplitAndDefect(split: ImageSplit, defectType: string | null
 
 export function needsMask(split: ImageSplit, defectType: string | null): boolean {
   return split === ImageSplit.TEST && defectType !== null;
-}
-
-export const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-export function postgresErrorCode(error: unknown): string | undefined {
-  if (error instanceof QueryFailedError) return (error.driverError as { code?: string }).code;
-  return (error as { code?: string } | null)?.code;
-}
-
-export const UNIQUE_VIOLATION = '23505';
-
-export function conflict(message: string, details?: Record<string, unknown>): AppError {
-  return new AppError(ErrorCode.CONFLICT, message, details);
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** An id that is not even a UUID cannot exist; answering NOT_FOUND beats a database cast error. */
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}
-
-/**
- * Rows of any statement, RETURNING included: TypeORM's plain `query` answers UPDATE and
- * DELETE with `[rows, count]` but other statements with the rows alone.
- */
-export async function queryRows<T>(manager: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
-  const runner = manager.queryRunner ?? manager.connection.createQueryRunner();
-  try {
-    const result = await runner.query(sql, parameters, true);
-    return result.records as T[];
-  } finally {
-    if (!manager.queryRunner) await runner.release();
-  }
-}
-
-/** Maps with at most `concurrency` calls in flight; results in input order. */
-export async function mapConcurrently<T, R>(items: readonly T[], concurrency: number, map: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next;
-      next += 1;
-      results[index] = await map(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
 }

@@ -22,7 +22,7 @@ import {
   type CurvePoint,
   type ScoreGroupBatch,
   type ScoreGroupSink,
-} from '../metrics';
+} from './index';
 
 export interface EvaluatedImage {
   /** null for a good image. */

@@ -11,7 +11,7 @@
  */
 import { ImageSplit } from '../db/entities/image.entity';
 import { ErrorCode } from '../errors';
-import { isPlainFolderName } from './dataset-rules';
+import { isPlainFolderName } from '../domain/dataset-rules';
 
 export interface MvtecSample {
   split: ImageSplit;

@@ -11,13 +11,13 @@ import { createImportResolver } from '../resolvers/import.resolver';
 import { SnapshotResolver } from '../resolvers/snapshot.resolver';
 import { UploadResolver } from '../resolvers/upload.resolver';
 import type { ObjectStore } from '../storage/object-store';
-import { CategoryService } from './category.service';
-import { DatasetService } from './dataset.service';
-import { ImageUploadService } from './image-upload.service';
-import { ImageService } from './image.service';
-import { MvtecImportService } from './mvtec-import.service';
-import { OrphanSweepService } from './orphan-sweep.service';
-import { SnapshotService } from './snapshot.service';
+import { CategoryService } from '../services/category.service';
+import { DatasetService } from '../services/dataset.service';
+import { ImageUploadService } from '../services/image-upload.service';
+import { ImageService } from '../services/image.service';
+import { MvtecImportService } from '../services/mvtec-import.service';
+import { OrphanSweepService } from '../services/orphan-sweep.service';
+import { SnapshotService } from '../services/snapshot.service';
 
 export interface DatasetDomainDependencies {
   config: Config;
