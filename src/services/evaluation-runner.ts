@@ -15,7 +15,7 @@ import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
 import { mapConcurrently } from '../utils/concurrency';
 import { queryRows } from '../db/sql';
-import { DEFAULT_CURVE_POINTS, maskLabel, resizeMaskNearest, type EvaluatedImage, type EvaluationMetrics, type EvaluationMetricsOptions } from '../metrics/evaluation-metrics';
+import { DEFAULT_CURVE_POINTS, maskLabel, resizeMaskNearest, type EvaluatedImage, type EvaluationMetrics } from '../metrics/evaluation-metrics';
 import { computeMetricsInWorker } from '../metrics/evaluation-metrics-thread';
 import { decodeMapObject, encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from '../formats/anomaly-map-object';
 import type { ModelLoaderService } from './model-loader.service';
