@@ -4,6 +4,7 @@ import 'reflect-metadata';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/config';
+import { Database } from './db/repositories';
 import { createDataSource } from './db/data-source';
 import { runMigrations } from './db/migrate';
 import { startInfrastructure, type Infrastructure } from './app/infrastructure';
@@ -32,6 +33,7 @@ async function startWorker(config: Config, infrastructure: Infrastructure, logge
     await dataSource.initialize();
     cleanups.push(() => dataSource.destroy());
     await runMigrations(dataSource, logger);
+    const db = new Database(dataSource);
     const objectStore = new ObjectStore(infrastructure.objectStore);
     cleanups.push(() => objectStore.destroy());
     await objectStore.ensureBucket();
@@ -43,12 +45,12 @@ async function startWorker(config: Config, infrastructure: Infrastructure, logge
     const pubSub = createAppPubSub(eventTarget);
     const jobQueue = await JobQueue.start({ databaseUrl: infrastructure.databaseUrl, logger });
     cleanups.push(() => jobQueue.stop());
-    const datasets = await DatasetDomain.create({ config, dataSource, objectStore, pubSub, jobQueue, logger });
+    const datasets = await DatasetDomain.create({ config, dataSource, db, objectStore, pubSub, jobQueue, logger });
     cleanups.push(() => datasets.stop());
     // Only its engine and model loader are used here: models load on demand, none at start.
-    const inspection = new InspectionDomain({ config, dataSource, objectStore, pubSub, datasets, logger });
+    const inspection = new InspectionDomain({ config, dataSource, db, objectStore, pubSub, datasets, logger });
     cleanups.push(() => inspection.stop());
-    const evaluations = await EvaluationDomain.create({ config, dataSource, objectStore, pubSub, jobQueue, datasets, inspection, logger });
+    const evaluations = await EvaluationDomain.create({ config, dataSource, db, objectStore, pubSub, jobQueue, datasets, inspection, logger });
     cleanups.push(() => evaluations.stop());
     await jobQueue.startWorkers();
     await datasets.startBackgroundWork();

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config/config';
+import { Database } from '../db/repositories';
 import { createDataSource } from '../db/data-source';
 import { runMigrations } from '../db/migrate';
 import { buildAppSchema, type ResolverBinding } from '../graphql/schema';
@@ -48,6 +49,7 @@ export async function startApplication(config: Config, infrastructure: Infrastru
     await dataSource.initialize();
     cleanups.push(['database pool', () => dataSource.destroy()]);
     await runMigrations(dataSource, logger);
+    const db = new Database(dataSource);
 
     const objectStore = new ObjectStore(infrastructure.objectStore);
     cleanups.push(['object store client', () => objectStore.destroy()]);
@@ -62,12 +64,12 @@ export async function startApplication(config: Config, infrastructure: Infrastru
 
     const jobQueue = await JobQueue.start({ databaseUrl: infrastructure.databaseUrl, logger });
     cleanups.push(['job queue', () => jobQueue.stop()]);
-    const datasets = await DatasetDomain.create({ config, dataSource, objectStore, pubSub, jobQueue, logger });
+    const datasets = await DatasetDomain.create({ config, dataSource, db, objectStore, pubSub, jobQueue, logger });
     cleanups.push(['dataset background work', () => datasets.stop()]);
     // Stopped after the HTTP server has drained and before the database pool closes.
-    const inspection = new InspectionDomain({ config, dataSource, objectStore, pubSub, datasets, logger });
+    const inspection = new InspectionDomain({ config, dataSource, db, objectStore, pubSub, datasets, logger });
     cleanups.push(['inference engine and model loading', () => inspection.stop()]);
-    const evaluations = await EvaluationDomain.create({ config, dataSource, objectStore, pubSub, jobQueue, datasets, inspection, logger });
+    const evaluations = await EvaluationDomain.create({ config, dataSource, db, objectStore, pubSub, jobQueue, datasets, inspection, logger });
     // Stopped before the engine: running evaluations are handed back to the queue first.
     cleanups.push(['evaluations', () => evaluations.stop()]);
 

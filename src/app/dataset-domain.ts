@@ -11,6 +11,7 @@ import { createImportResolver } from '../resolvers/import.resolver';
 import { SnapshotResolver } from '../resolvers/snapshot.resolver';
 import { UploadResolver } from '../resolvers/upload.resolver';
 import type { ObjectStore } from '../storage/object-store';
+import type { Database } from '../db/repositories';
 import { CategoryService } from '../services/category.service';
 import { DatasetService } from '../services/dataset.service';
 import { ImageUploadService } from '../services/image-upload.service';
@@ -22,6 +23,8 @@ import { SnapshotService } from '../services/snapshot.service';
 export interface DatasetDomainDependencies {
   config: Config;
   dataSource: DataSource;
+  /** The repositories: what services use instead of SQL of their own. */
+  db: Database;
   objectStore: ObjectStore;
   pubSub: AppPubSub;
   jobQueue: JobQueue;

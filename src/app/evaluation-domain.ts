@@ -6,6 +6,7 @@ import type { JobQueue } from '../jobs/job-queue';
 import type { AppPubSub } from '../pubsub/pubsub';
 import { createEvaluationResolver } from '../resolvers/evaluation.resolver';
 import type { ObjectStore } from '../storage/object-store';
+import type { Database } from '../db/repositories';
 import type { DatasetDomain } from './dataset-domain';
 import { EvaluationRunner } from '../services/evaluation-runner';
 import { EvaluationService } from '../services/evaluation.service';
@@ -14,6 +15,8 @@ import type { InspectionDomain } from './inspection-domain';
 export interface EvaluationDomainDependencies {
   config: Config;
   dataSource: DataSource;
+  /** The repositories: what services use instead of SQL of their own. */
+  db: Database;
   objectStore: ObjectStore;
   pubSub: AppPubSub;
   jobQueue: JobQueue;

@@ -9,6 +9,7 @@ import { InspectionResolver } from '../resolvers/inspection.resolver';
 import { CategoryActiveModelResolver, ModelResolver } from '../resolvers/model.resolver';
 import { seedDemo } from '../seed/demo-seed';
 import type { ObjectStore } from '../storage/object-store';
+import type { Database } from '../db/repositories';
 import type { DatasetDomain } from './dataset-domain';
 import { InspectionService } from '../services/inspection.service';
 import { ModelLoaderService } from '../services/model-loader.service';
@@ -17,6 +18,8 @@ import { ModelService } from '../services/model.service';
 export interface InspectionDomainDependencies {
   config: Config;
   dataSource: DataSource;
+  /** The repositories: what services use instead of SQL of their own. */
+  db: Database;
   objectStore: ObjectStore;
   pubSub: AppPubSub;
   datasets: DatasetDomain;
