@@ -1,7 +1,8 @@
-// Resident memory of the server stays flat over 5,000 inspections of the demo model: what it
-// holds after 5,000 is within 10% of what it held after the first 500.
+// A soak, not part of `npm test` (it takes minutes): `npm run bench:soak`. Resident memory of
+// the server stays flat over 5,000 inspections of the demo model: what it holds after 5,000 is
+// within 10% of what it held after the first 500; the ratio is printed.
 import { startTestServer, type TestServer } from '../support/test-server';
-import { activateModel, createCategory, createClients, generateSamples, INSPECT, readDemoModel, registerModel, uploadImages, type Clients } from './helpers';
+import { activateModel, createCategory, createClients, generateSamples, INSPECT, readDemoModel, registerModel, uploadImages, type Clients } from '../inspection/helpers';
 
 const FIRST = 500;
 const TOTAL = 5000;
