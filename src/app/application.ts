@@ -27,7 +27,7 @@ export async function startApplication(config: Config, infrastructure: Infrastru
     const core = await startCore(config, infrastructure, logger, cleanups);
     const { dataSource, objectStore, pubSub, datasets, inspection, evaluations } = core;
 
-    const apiKeys = new ApiKeyService(dataSource, pubSub);
+    const apiKeys = new ApiKeyService(core.db, pubSub);
     if (config.adminApiKey) await apiKeys.ensureAdminKey(config.adminApiKey);
     const initialAdminKey = await apiKeys.createInitialAdminKey();
 

@@ -14,6 +14,7 @@ import type { ObjectStore } from '../storage/object-store';
 import type { Database } from '../db/repositories';
 import { CategoryService } from '../services/category.service';
 import { DatasetService } from '../services/dataset.service';
+import { ImageIngestService } from '../services/image-ingest.service';
 import { ImageUploadService } from '../services/image-upload.service';
 import { ImageService } from '../services/image.service';
 import { MvtecImportService } from '../services/mvtec-import.service';
@@ -39,6 +40,8 @@ const ORPHAN_GRACE_SECONDS = 3600;
 /** The dataset domain, wired once per process (server or worker). */
 export class DatasetDomain {
   readonly images: ImageService;
+  /** Adds one image to a category: what uploads, imports and the demo seed share. */
+  readonly ingest: ImageIngestService;
   readonly datasets: DatasetService;
   readonly categories: CategoryService;
   readonly snapshots: SnapshotService;
@@ -48,32 +51,36 @@ export class DatasetDomain {
   private recoveryTimer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly deps: DatasetDomainDependencies) {
-    const { config, dataSource, objectStore, pubSub, jobQueue, logger } = deps;
-    const imageLimits = { maxPixels: config.datasets.imageMaxPixels };
+    const { config, db, objectStore, pubSub, jobQueue, logger } = deps;
     const domainLogger = logger.child({ component: 'datasets' });
-    this.images = new ImageService(dataSource, objectStore, domainLogger);
-    this.datasets = new DatasetService(dataSource, this.images);
-    this.categories = new CategoryService(dataSource, this.images);
-    this.snapshots = new SnapshotService(dataSource, this.images);
+    this.images = new ImageService(db, objectStore, domainLogger);
+    this.ingest = new ImageIngestService(db, objectStore, this.images, { imageLimits: { maxPixels: config.datasets.imageMaxPixels } });
+    this.datasets = new DatasetService(db, this.images);
+    this.categories = new CategoryService(db, this.images);
+    this.snapshots = new SnapshotService(db, this.images);
     this.uploads = new ImageUploadService(
-      dataSource,
+      db,
       objectStore,
       this.categories,
       this.images,
-      { maxBytes: config.datasets.uploadMaxBytes, urlExpirySeconds: config.datasets.uploadUrlExpirySeconds, imageLimits },
+      this.ingest,
+      { maxBytes: config.datasets.uploadMaxBytes, urlExpirySeconds: config.datasets.uploadUrlExpirySeconds },
       domainLogger,
     );
     this.imports = new MvtecImportService(
-      dataSource,
+      db,
       objectStore,
       jobQueue,
       pubSub,
       this.categories,
-      this.images,
-      { importRoots: config.datasets.importRoots, maxBytes: config.datasets.uploadMaxBytes, imageLimits },
+      this.ingest,
+      { importRoots: config.datasets.importRoots, maxBytes: config.datasets.uploadMaxBytes },
       domainLogger,
     );
-    this.orphanSweep = new OrphanSweepService(dataSource, objectStore, domainLogger, { graceSeconds: ORPHAN_GRACE_SECONDS, lock: (key) => jobQueue.lock(key, 0) });
+    this.orphanSweep = new OrphanSweepService(db, objectStore, domainLogger, {
+      graceSeconds: ORPHAN_GRACE_SECONDS,
+      lock: (key) => jobQueue.lock(key, 0),
+    });
   }
 
   static async create(deps: DatasetDomainDependencies): Promise<DatasetDomain> {

@@ -20,8 +20,9 @@ export interface EvaluationDomainDependencies {
   objectStore: ObjectStore;
   pubSub: AppPubSub;
   jobQueue: JobQueue;
-  datasets: DatasetDomain;
-  /** Its inference engine and model loader run the evaluations of this process. */
+  /** The dataset services evaluations use. */
+  datasets: Pick<DatasetDomain, 'categories' | 'snapshots'>;
+  /** Its model runner (inference engine and model loader) runs the evaluations of this process. */
   inspection: InspectionDomain;
   logger: Logger;
 }
@@ -36,25 +37,23 @@ export class EvaluationDomain {
   private recoveryTimer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly deps: EvaluationDomainDependencies) {
-    const { config, dataSource, objectStore, pubSub, jobQueue, datasets, inspection } = deps;
+    const { config, db, objectStore, pubSub, jobQueue, datasets, inspection } = deps;
     const logger = deps.logger.child({ component: 'evaluations' });
     this.runner = new EvaluationRunner(
-      dataSource,
+      db,
       objectStore,
       jobQueue,
       pubSub,
-      inspection.engine,
-      inspection.loader,
+      inspection.runner,
       datasets.snapshots,
       {
         batchSize: config.evaluations.batchSize,
         jobExpireSeconds: config.evaluations.jobExpireSeconds,
-        resize: config.inspections.resize,
         imageMaxPixels: config.datasets.imageMaxPixels,
       },
       logger,
     );
-    this.evaluations = new EvaluationService(dataSource, jobQueue, inspection.models, datasets.categories, datasets.snapshots, pubSub, logger);
+    this.evaluations = new EvaluationService(db, jobQueue, inspection.models, datasets.categories, datasets.snapshots, pubSub, logger);
   }
 
   static async create(deps: EvaluationDomainDependencies): Promise<EvaluationDomain> {

@@ -13,6 +13,7 @@ import type { Database } from '../db/repositories';
 import type { DatasetDomain } from './dataset-domain';
 import { InspectionService } from '../services/inspection.service';
 import { ModelLoaderService } from '../services/model-loader.service';
+import { ModelRunner } from '../services/model-runner.service';
 import { ModelService } from '../services/model.service';
 
 export interface InspectionDomainDependencies {
@@ -22,7 +23,8 @@ export interface InspectionDomainDependencies {
   db: Database;
   objectStore: ObjectStore;
   pubSub: AppPubSub;
-  datasets: DatasetDomain;
+  /** The dataset services models and inspections use (and the demo seed). */
+  datasets: Pick<DatasetDomain, 'categories' | 'snapshots' | 'images' | 'ingest'>;
   logger: Logger;
 }
 
@@ -36,37 +38,39 @@ const UPLOAD_SWEEP_INTERVAL_MS = 10 * 60_000;
 export class InspectionDomain {
   readonly engine: InferenceEngine;
   readonly loader: ModelLoaderService;
+  /** Image bytes → model → result, for inspections and for this process's evaluations. */
+  readonly runner: ModelRunner;
   readonly models: ModelService;
   readonly inspections: InspectionService;
   private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: InspectionDomainDependencies) {
-    const { config, dataSource, objectStore, pubSub, datasets } = deps;
+    const { config, db, objectStore, pubSub, datasets } = deps;
     const logger = deps.logger.child({ component: 'inspection' });
     this.engine = new InferenceEngine(config.inference);
-    this.loader = new ModelLoaderService(dataSource, objectStore, this.engine, pubSub, logger);
+    this.loader = new ModelLoaderService(db, objectStore, this.engine, pubSub, logger);
+    const runnerSettings = { resize: config.inspections.resize, imageMaxPixels: config.datasets.imageMaxPixels };
+    this.runner = new ModelRunner(this.engine, this.loader, runnerSettings);
     this.models = new ModelService(
-      dataSource,
+      db,
       objectStore,
       this.engine,
       this.loader,
       datasets.categories,
+      datasets.snapshots,
       pubSub,
       { maxBytes: config.models.maxBytes, uploadUrlExpirySeconds: config.datasets.uploadUrlExpirySeconds },
       logger,
     );
     this.inspections = new InspectionService(
-      dataSource,
+      db,
       objectStore,
-      this.engine,
-      this.loader,
+      this.runner,
       this.models,
       datasets.images,
       pubSub,
       {
         batchMaxImages: config.inspections.batchMaxImages,
-        resize: config.inspections.resize,
-        imageMaxPixels: config.datasets.imageMaxPixels,
         uploadMaxBytes: config.datasets.uploadMaxBytes,
         uploadUrlExpirySeconds: config.datasets.uploadUrlExpirySeconds,
       },
@@ -91,7 +95,7 @@ export class InspectionDomain {
     const { config, logger } = this.deps;
     await this.models.failAbandonedValidations();
     if (config.models.seedDemo ?? options.embeddedDatabase) {
-      await seedDemo({ dataSource: this.deps.dataSource, objectStore: this.deps.objectStore, datasets: this.deps.datasets, models: this.models, imageMaxPixels: config.datasets.imageMaxPixels, logger });
+      await seedDemo({ db: this.deps.db, datasets: this.deps.datasets, models: this.models, logger });
     }
     readiness.register('models', () => this.loader.assertActiveModelsWarm());
     this.loader.start();

@@ -21,12 +21,16 @@ export interface RgbImage {
   readonly height: number;
 }
 
-export interface PreprocessOptions {
+/** The model input a decoded image is turned into. */
+export interface ModelInputOptions {
   /** [height, width] of the model input. */
   readonly inputSize: readonly [height: number, width: number];
   readonly mean: RgbTriple;
   readonly std: RgbTriple;
   readonly resize?: ResizeMethod;
+}
+
+export interface PreprocessOptions extends ModelInputOptions {
   /** Decompression-bomb guard: larger images are refused (IMAGE_TOO_LARGE) before decoding. */
   readonly maxPixels: number;
 }
@@ -187,8 +191,9 @@ export function normalizeToChw(image: RgbImage, mean: RgbTriple, std: RgbTriple)
 
 /**
  * Decodes PNG, JPEG, BMP or TIFF bytes to 8-bit RGB with the dataset module's decoder (the same
- * one that validates uploads): greyscale expanded to three channels, alpha dropped without
- * compositing, as PIL's `convert("RGB")` does. Throws its ImageValidationError
+ * one that validates uploads): the format is recognised by its magic bytes first, BMP (which
+ * libvips lacks) decoded by that module itself; greyscale expanded to three channels, alpha
+ * dropped without compositing, as PIL's `convert("RGB")` does. Throws its ImageValidationError
  * (INVALID_IMAGE, IMAGE_TOO_LARGE).
  */
 export async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
@@ -196,16 +201,21 @@ export async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<R
   return { data: new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength), width: info.width, height: info.height };
 }
 
-/** Decode, RGB, resize to the model input, normalise: the trainer's pre-processing. */
-export async function preprocessImage(bytes: Uint8Array, options: PreprocessOptions): Promise<PreprocessedImage> {
+/** Resize to the model input, normalise: the trainer's pre-processing of a decoded image. */
+export async function toModelInput(original: RgbImage, options: ModelInputOptions): Promise<Float32Array> {
   const [height, width] = options.inputSize;
-  const original = await decodeRgb(bytes, options.maxPixels);
   const resized =
     (options.resize ?? 'sharp-linear') === 'pil-bilinear'
       ? resizeRgbPilBilinear(original, width, height)
       : await resizeRgbSharpLinear(original, width, height);
+  return normalizeToChw(resized, options.mean, options.std);
+}
+
+/** Decode, RGB, resize to the model input, normalise: the trainer's pre-processing. */
+export async function preprocessImage(bytes: Uint8Array, options: PreprocessOptions): Promise<PreprocessedImage> {
+  const original = await decodeRgb(bytes, options.maxPixels);
   return {
-    tensor: normalizeToChw(resized, options.mean, options.std),
+    tensor: await toModelInput(original, options),
     originalWidth: original.width,
     originalHeight: original.height,
     original,

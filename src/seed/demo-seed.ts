@@ -4,24 +4,18 @@
  * at once. Idempotent: every step finds what an earlier, interrupted run created, and a marker
  * row makes later starts skip it (also after the demo was deleted on purpose).
  */
-import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { DataSource } from 'typeorm';
-import { IsNull } from 'typeorm';
-import { DatasetEntity } from '../db/entities/dataset.entity';
-import { ImageSplit } from '../db/entities/image.entity';
-import { ModelStatus, ModelVersionEntity } from '../db/entities/model-version.entity';
-import { SeedMarkerEntity } from '../db/entities/seed-marker.entity';
-import { inspectImageBytes, IMAGE_CONTENT_TYPES } from '../images/image-bytes';
-import { describeOnnxFile, type ModelMetadata } from '../inference';
 import type { DatasetDomain } from '../app/dataset-domain';
+import { ImageSplit } from '../db/entities/image.entity';
+import { ModelStatus } from '../db/entities/model-version.entity';
+import type { Database } from '../db/repositories';
+import { describeOnnxFile, type ModelMetadata } from '../inference';
+import { sha256Hex } from '../services/image-ingest.service';
 import type { ModelService } from '../services/model.service';
-import { objectKeys } from '../storage/object-keys';
-import type { ObjectStore } from '../storage/object-store';
 import { DEFAULT_GENERATOR_OPTIONS, TEXTURE_KINDS, writeMvtecCategory, type TextureKind, type WriteMvtecCategoryOptions } from '../synthetic/mvtec-generator';
 
 export const DEMO_MARKER = 'demo';
@@ -48,11 +42,9 @@ export function demoModelPath(): string {
 }
 
 export interface DemoSeedDependencies {
-  dataSource: DataSource;
-  objectStore: ObjectStore;
-  datasets: Pick<DatasetDomain, 'categories' | 'images'>;
+  db: Database;
+  datasets: Pick<DatasetDomain, 'categories' | 'ingest'>;
   models: ModelService;
-  imageMaxPixels: number;
   logger: Logger;
   /** Defaults to demoModelPath(). */
   modelPath?: string;
@@ -99,43 +91,32 @@ export function demoGeneratorSettings(metadata: ModelMetadata): GeneratorSetting
 
 /** Seeds the demo unless a marker says it was seeded before; null when skipped. */
 export async function seedDemo(deps: DemoSeedDependencies): Promise<DemoSeedResult | null> {
-  const { dataSource, logger } = deps;
+  const { db, logger } = deps;
   const modelPath = deps.modelPath ?? demoModelPath();
-  const runner = dataSource.createQueryRunner();
-  await runner.connect();
-  try {
-    // Replicas starting together on a fresh database seed once.
-    await runner.query('SELECT pg_advisory_lock(hashtext($1))', ['seed:demo']);
-    if (await dataSource.getRepository(SeedMarkerEntity).existsBy({ name: DEMO_MARKER })) return null;
+  // Replicas starting together on a fresh database seed once.
+  return db.seedMarkers.whileLocked(DEMO_MARKER, async () => {
+    if (await db.seedMarkers.exists(DEMO_MARKER)) return null;
     if (!existsSync(modelPath)) {
       logger.warn({ modelPath }, 'the bundled demo model is missing; not seeding the demo (npm run demo:model builds it)');
       return null;
     }
     const started = Date.now();
     const result = await seed(deps, await readFile(modelPath));
-    await dataSource.getRepository(SeedMarkerEntity).insert({
-      name: DEMO_MARKER,
-      details: { datasetId: result.datasetId, categoryId: result.categoryId, modelId: result.modelId },
-    });
+    await db.seedMarkers.insert(DEMO_MARKER, { datasetId: result.datasetId, categoryId: result.categoryId, modelId: result.modelId });
     logger.info({ ...result, ms: Date.now() - started }, 'seeded the demo dataset and model');
     return result;
-  } finally {
-    await runner.query('SELECT pg_advisory_unlock(hashtext($1))', ['seed:demo']).catch(() => undefined);
-    await runner.release();
-  }
+  });
 }
 
 async function seed(deps: DemoSeedDependencies, modelBytes: Buffer): Promise<DemoSeedResult> {
-  const { dataSource, objectStore, datasets, models } = deps;
+  const { db, datasets, models } = deps;
   const { metadata } = describeOnnxFile(modelBytes);
   const settings = demoGeneratorSettings(metadata);
 
-  const datasetRepository = dataSource.getRepository(DatasetEntity);
+  const description = `Generated ${settings.category} images for the bundled demo model`;
   const dataset =
-    (await datasetRepository.findOneBy({ name: DEMO_DATASET_NAME, deletedAt: IsNull() })) ??
-    (await datasetRepository.save(
-      datasetRepository.create({ name: DEMO_DATASET_NAME, description: `Generated ${settings.category} images for the bundled demo model`, createdBy: null, deletedAt: null }),
-    ));
+    (await db.datasets.findLiveByName(DEMO_DATASET_NAME)) ??
+    (await db.datasets.insert({ name: DEMO_DATASET_NAME, description, createdBy: null }));
   const category = await datasets.categories.findOrCreate(dataset.id, settings.category, null);
   if (!category) throw new Error('the demo dataset was deleted while it was being seeded');
 
@@ -145,43 +126,27 @@ async function seed(deps: DemoSeedDependencies, modelBytes: Buffer): Promise<Dem
     const generated = await writeMvtecCategory({ outDir: directory, ...settings, ...DEMO_COUNTS });
     for (const file of generated.files) {
       const bytes = await readFile(path.join(generated.categoryDir, file.imagePath));
-      const info = await inspectImageBytes(bytes, { maxPixels: deps.imageMaxPixels });
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
-      if (await datasets.images.findLiveBySha256(category.id, sha256)) continue;
-      const imageId = randomUUID();
-      const maskKey = file.maskPath ? objectKeys.mask(imageId) : null;
-      await objectStore.put(objectKeys.image(imageId), bytes, info.contentType);
-      if (file.maskPath && maskKey) await objectStore.put(maskKey, await readFile(path.join(generated.categoryDir, file.maskPath)), IMAGE_CONTENT_TYPES.png);
-      const outcome = await dataSource.transaction((manager) =>
-        datasets.images.insert(manager, {
-          id: imageId,
-          categoryId: category.id,
-          split: file.split === 'train' ? ImageSplit.TRAIN : ImageSplit.TEST,
-          defectType: file.label === 'good' ? null : file.label,
-          width: info.width,
-          height: info.height,
-          channels: info.channels,
-          format: info.format,
-          byteSize: bytes.length,
-          sha256,
-          objectKey: objectKeys.image(imageId),
-          maskObjectKey: maskKey,
-          originalFilename: `${settings.category}/${file.imagePath}`,
-          uploadedBy: null,
-          importJobId: null,
-        }),
-      );
+      const { maskPath } = file;
+      // Images already there (from an interrupted earlier run) are skipped, not counted.
+      const outcome = await datasets.ingest.ingest({
+        categoryId: category.id,
+        split: file.split === 'train' ? ImageSplit.TRAIN : ImageSplit.TEST,
+        defectType: file.label === 'good' ? null : file.label,
+        bytes,
+        sha256: sha256Hex(bytes),
+        readMask: maskPath !== null ? () => readFile(path.join(generated.categoryDir, maskPath)) : null,
+        originalFilename: `${settings.category}/${file.imagePath}`,
+        uploadedBy: null,
+        importJobId: null,
+      });
+      if (outcome.kind === 'invalid') throw new Error(`the generated ${outcome.part} of ${file.imagePath} was refused: ${outcome.message}`);
       if (outcome.kind === 'inserted') imported += 1;
-      else await datasets.images.removeObjects(maskKey ? [objectKeys.image(imageId), maskKey] : [objectKeys.image(imageId)]);
     }
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
 
-  const existing = await dataSource.getRepository(ModelVersionEntity).findOne({
-    where: { categoryId: category.id, name: DEMO_MODEL_NAME, status: ModelStatus.READY },
-    order: { version: 'DESC' },
-  });
+  const existing = await db.models.findLatestReady(category.id, DEMO_MODEL_NAME);
   const model = existing ?? (await models.registerFile({ categoryId: category.id, name: DEMO_MODEL_NAME, bytes: modelBytes, createdBy: null }));
   if (model.status !== ModelStatus.READY) throw new Error(`the bundled demo model did not validate: ${model.failureReason ?? model.status}`);
   await models.activate(model.id);

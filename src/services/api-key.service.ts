@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { DataSource, Repository } from 'typeorm';
-import { IsNull } from 'typeorm';
 import type { Principal } from '../auth/principal';
-import { ApiKeyEntity, Role } from '../db/entities/api-key.entity';
-import { newestFirst, paginate, type Page, type PageRequest } from '../db/pagination';
+import { Role, type ApiKeyEntity } from '../db/entities/api-key.entity';
+import type { Page, PageRequest } from '../db/pagination';
+import type { Database } from '../db/repositories';
+import type { NewApiKey } from '../db/repositories/api-key.repository';
 import { badInput, notFound } from '../errors';
 import type { AppPubSub } from '../pubsub/pubsub';
 
@@ -24,21 +24,18 @@ function newSecret(): string {
   return SECRET_PREFIX + randomBytes(32).toString('base64url');
 }
 
-function keyRow(name: string, role: Role, secret: string): Partial<ApiKeyEntity> {
-  return { name, role, secretHash: hashSecret(secret), secretPrefix: secret.slice(0, SECRET_PREFIX.length + 6), revokedAt: null, lastUsedAt: null };
+function keyRow(name: string, role: Role, secret: string): NewApiKey {
+  return { name, role, secretHash: hashSecret(secret), secretPrefix: secret.slice(0, SECRET_PREFIX.length + 6) };
 }
 
 export class ApiKeyService {
-  private readonly repository: Repository<ApiKeyEntity>;
   /** Throttles last_used_at writes to one per key per minute. */
   private readonly lastUsedWrites = new Map<string, number>();
 
   constructor(
-    dataSource: DataSource,
+    private readonly db: Database,
     private readonly pubSub?: AppPubSub,
-  ) {
-    this.repository = dataSource.getRepository(ApiKeyEntity);
-  }
+  ) {}
 
   async create(name: string, role: Role): Promise<CreatedApiKey> {
     const trimmed = name.trim();
@@ -49,17 +46,17 @@ export class ApiKeyService {
   }
 
   private async insert(name: string, role: Role, secret: string): Promise<ApiKeyEntity> {
-    const apiKey = await this.repository.save(this.repository.create(keyRow(name, role, secret)));
+    const apiKey = await this.db.apiKeys.insert(keyRow(name, role, secret));
     this.pubSub?.publish('API_KEY_EVENT', { kind: 'CREATED', apiKeyId: apiKey.id });
     return apiKey;
   }
 
   async revoke(id: string): Promise<ApiKeyEntity> {
-    const apiKey = await this.repository.findOneBy({ id });
+    const apiKey = await this.db.apiKeys.findById(id);
     if (!apiKey) throw notFound('API key', id);
     if (!apiKey.revokedAt) {
       apiKey.revokedAt = new Date();
-      await this.repository.save(apiKey);
+      await this.db.apiKeys.markRevoked(apiKey.id, apiKey.revokedAt);
       this.pubSub?.publish('API_KEY_EVENT', { kind: 'REVOKED', apiKeyId: apiKey.id });
     }
     return apiKey;
@@ -67,7 +64,7 @@ export class ApiKeyService {
 
   /** The principal a secret stands for, or null for an unknown or revoked key. */
   async authenticate(secret: string): Promise<Principal | null> {
-    const apiKey = await this.repository.findOneBy({ secretHash: hashSecret(secret), revokedAt: IsNull() });
+    const apiKey = await this.db.apiKeys.findActiveBySecretHash(hashSecret(secret));
     if (!apiKey) return null;
     this.touch(apiKey.id);
     return { apiKeyId: apiKey.id, name: apiKey.name, role: apiKey.role };
@@ -77,36 +74,36 @@ export class ApiKeyService {
     const now = Date.now();
     if (now - (this.lastUsedWrites.get(id) ?? 0) < LAST_USED_WRITE_INTERVAL_MS) return;
     this.lastUsedWrites.set(id, now);
-    void this.repository.update({ id }, { lastUsedAt: new Date(now) }).catch(() => undefined);
+    void this.db.apiKeys.touchLastUsed(id, new Date(now)).catch(() => undefined);
   }
 
   /** Makes sure a given secret exists as an active ADMIN key (ADMIN_API_KEY at start-up). */
   async ensureAdminKey(secret: string): Promise<void> {
-    const existing = await this.repository.findOneBy({ secretHash: hashSecret(secret) });
+    const existing = await this.db.apiKeys.findBySecretHash(hashSecret(secret));
     if (!existing) {
       await this.insert('ADMIN_API_KEY', Role.ADMIN, secret);
     } else if (existing.role !== Role.ADMIN || existing.revokedAt) {
-      await this.repository.update({ id: existing.id }, { role: Role.ADMIN, revokedAt: null });
+      await this.db.apiKeys.restoreAdmin(existing.id);
     }
   }
 
   /** On a fresh database, creates the first ADMIN key and returns its secret; otherwise null. */
   async createInitialAdminKey(): Promise<string | null> {
-    return this.repository.manager.transaction(async (manager) => {
+    return this.db.transaction(async (tx) => {
       // One process at a time, so two replicas starting together create one key, not two.
-      await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['api_key:initial_admin']);
-      if ((await manager.count(ApiKeyEntity)) > 0) return null;
+      await tx.apiKeys.lockInitialAdminCreation();
+      if (await tx.apiKeys.hasAny()) return null;
       const secret = newSecret();
-      await manager.save(manager.create(ApiKeyEntity, keyRow('initial admin', Role.ADMIN, secret)));
+      await tx.apiKeys.insert(keyRow('initial admin', Role.ADMIN, secret));
       return secret;
     });
   }
 
   findById(id: string): Promise<ApiKeyEntity | null> {
-    return this.repository.findOneBy({ id });
+    return this.db.apiKeys.findById(id);
   }
 
   list(page: PageRequest): Promise<Page<ApiKeyEntity>> {
-    return paginate(this.repository.createQueryBuilder('apiKey'), newestFirst<ApiKeyEntity>('apiKey'), page);
+    return this.db.apiKeys.page(page);
   }
 }

@@ -1,24 +1,25 @@
 import { setMaxListeners } from 'node:events';
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
-import type { DataSource } from 'typeorm';
-import { EvaluationEntity, EvaluationStatus } from '../db/entities/evaluation.entity';
+import { EvaluationStatus, type EvaluationEntity } from '../db/entities/evaluation.entity';
 import { ImageSplit, type ImageEntity } from '../db/entities/image.entity';
-import { ModelStatus, ModelVersionEntity } from '../db/entities/model-version.entity';
+import { ModelStatus, type ModelVersionEntity } from '../db/entities/model-version.entity';
+import type { Database } from '../db/repositories';
+import type { ImageResult } from '../db/repositories/evaluation.repository';
 import { AppError } from '../errors';
+import { decodeMapObject, encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from '../formats/anomaly-map-object';
 import { decodeImageRgb, ImageValidationError } from '../images/image-bytes';
-import { decodeRgb, EngineClosedError, ModelNotLoadedError, normalizeToChw, resizeRgbPilBilinear, resizeRgbSharpLinear, type InferenceEngine, type InferenceResult, type LoadedModel, type ResizeMethod } from '../inference';
+import { EngineClosedError, type InferenceResult, type LoadedModel } from '../inference';
 import { JobInterruptedError, type JobContext, type JobQueue, type QueueDefinition } from '../jobs/job-queue';
 import { IMAGE_SCORE_RULE, imageScoresFromMaps } from '../metrics';
+import { DEFAULT_CURVE_POINTS, maskLabel, resizeMaskNearest } from '../metrics/evaluation-metrics';
+import type { EvaluatedImage, EvaluationMetrics } from '../metrics/evaluation-metrics';
+import { computeMetricsInWorker } from '../metrics/evaluation-metrics-thread';
 import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
 import { mapConcurrently } from '../utils/concurrency';
-import { queryRows } from '../db/sql';
-import { DEFAULT_CURVE_POINTS, maskLabel, resizeMaskNearest, type EvaluatedImage, type EvaluationMetrics } from '../metrics/evaluation-metrics';
-import { computeMetricsInWorker } from '../metrics/evaluation-metrics-thread';
-import { decodeMapObject, encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from '../formats/anomaly-map-object';
-import type { ModelLoaderService } from './model-loader.service';
+import { ImageInputError, type ModelRunner } from './model-runner.service';
 import type { SnapshotService } from './snapshot.service';
 
 export const EVALUATION_QUEUE = 'model-evaluation';
@@ -30,7 +31,7 @@ export interface EvaluationJobPayload {
 export interface EvaluationRunnerSettings {
   batchSize: number;
   jobExpireSeconds: number;
-  resize: ResizeMethod;
+  /** Decompression-bomb guard of the mask decoder. */
   imageMaxPixels: number;
 }
 
@@ -95,12 +96,6 @@ interface PreparedImage {
   tensor: Float32Array;
 }
 
-interface ImageResult {
-  imageId: string;
-  score: number;
-  mapObjectKey: string;
-}
-
 /**
  * Runs evaluation jobs: every TEST image of the snapshot through the model in batches, each
  * image's map stored in S3 and its score in evaluation_image_result (an upsert by
@@ -113,12 +108,11 @@ export class EvaluationRunner {
   private readonly running = new Map<string, { stopping: AbortController; done: Promise<void> }>();
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly objectStore: ObjectStore,
     private readonly jobQueue: JobQueue,
     private readonly pubSub: AppPubSub,
-    private readonly engine: InferenceEngine,
-    private readonly loader: ModelLoaderService,
+    private readonly runner: ModelRunner,
     private readonly snapshots: SnapshotService,
     private readonly settings: EvaluationRunnerSettings,
     private readonly logger: Logger,
@@ -145,18 +139,17 @@ export class EvaluationRunner {
    * PostgreSQL dropped its lock). Run when workers start and periodically.
    */
   async recoverAbandoned(): Promise<number> {
-    const running = await this.dataSource.query<Array<{ id: string }>>(`SELECT id FROM evaluation WHERE status = 'RUNNING'`);
+    const running = await this.db.evaluations.listRunningIds();
     let recovered = 0;
-    for (const { id } of running) {
+    for (const id of running) {
       if (this.running.has(id)) continue;
       const lock = await this.jobQueue.lock(`evaluation:${id}`, 0);
       if (!lock) continue;
       try {
-        const requeued = await this.dataSource.transaction(async (manager) => {
-          const rows = await queryRows<{ id: string }>(manager, `UPDATE evaluation SET status = 'QUEUED', updated_at = now() WHERE id = $1 AND status = 'RUNNING' RETURNING id`, [id]);
-          if (rows.length === 0) return false;
+        const requeued = await this.db.transaction(async (tx) => {
+          if (!(await tx.evaluations.requeueIfRunning(id))) return false;
           const payload: EvaluationJobPayload = { evaluationId: id };
-          await this.jobQueue.send(EVALUATION_QUEUE, payload, manager);
+          await this.jobQueue.send(EVALUATION_QUEUE, payload, tx.manager);
           return true;
         });
         if (requeued) {
@@ -205,16 +198,10 @@ export class EvaluationRunner {
     const progress = new ProgressPublisher(() => this.publish(evaluationId));
     const watcher = this.watchForCancellation(evaluationId, cancelled);
     try {
-      const rows = await queryRows<{ id: string }>(
-        this.dataSource.manager,
-        `UPDATE evaluation SET status = 'RUNNING', attempts = attempts + 1, started_at = coalesce(started_at, now()), error = NULL, updated_at = now()
-          WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING id`,
-        [evaluationId],
-      );
-      if (rows.length === 0) return;
+      if (!(await this.db.evaluations.markRunning(evaluationId))) return;
       progress.now();
       try {
-        const evaluation = await this.dataSource.getRepository(EvaluationEntity).findOneBy({ id: evaluationId });
+        const evaluation = await this.db.evaluations.findById(evaluationId);
         if (!evaluation) throw new EvaluationStopped();
         const signal = AbortSignal.any([stopping.signal, cancelled.signal]);
         // Every image of a batch in flight listens to it.
@@ -252,16 +239,13 @@ export class EvaluationRunner {
   }
 
   private async requeue(evaluationId: string): Promise<void> {
-    await this.dataSource.query(`UPDATE evaluation SET status = 'QUEUED', updated_at = now() WHERE id = $1 AND status = 'RUNNING'`, [evaluationId]);
+    await this.db.evaluations.requeueIfRunning(evaluationId);
     this.publish(evaluationId);
   }
 
   private async fail(evaluationId: string, message: string): Promise<void> {
     this.logger.warn({ evaluationId, reason: message }, 'evaluation failed');
-    await this.dataSource.query(`UPDATE evaluation SET status = 'FAILED', error = $2, finished_at = now(), updated_at = now() WHERE id = $1 AND status = 'RUNNING'`, [
-      evaluationId,
-      message,
-    ]);
+    await this.db.evaluations.failIfRunning(evaluationId, message);
     this.publish(evaluationId);
   }
 
@@ -276,8 +260,9 @@ export class EvaluationRunner {
       for (;;) {
         const next = await iterator.next().catch(() => ({ done: true as const, value: undefined }));
         if (next.done || stopped) return;
-        const rows = await this.dataSource.query<Array<{ status: EvaluationStatus }>>('SELECT status FROM evaluation WHERE id = $1', [evaluationId]).catch(() => null);
-        if (rows && (rows.length === 0 || rows[0]?.status === EvaluationStatus.CANCELLED)) {
+        // undefined: the status could not be read this time; null: the row is gone.
+        const status = await this.db.evaluations.statusOf(evaluationId).catch(() => undefined);
+        if (status === null || status === EvaluationStatus.CANCELLED) {
           cancelled.abort();
           return;
         }
@@ -294,17 +279,15 @@ export class EvaluationRunner {
 
   private async evaluate(evaluation: EvaluationEntity, signal: AbortSignal, progress: ProgressPublisher): Promise<void> {
     if (!evaluation.snapshotId) throw new EvaluationFailure('its snapshot was deleted');
-    const model = await this.dataSource.getRepository(ModelVersionEntity).findOneBy({ id: evaluation.modelId });
+    const model = await this.db.models.findById(evaluation.modelId);
     if (!model) throw new EvaluationStopped();
     if (model.status !== ModelStatus.READY) throw new EvaluationFailure(`model ${model.name} v${model.version} is ${model.status}; only READY models can be evaluated`);
     const images = (await this.snapshots.listSnapshotImages(evaluation.snapshotId)).filter((image) => image.split === ImageSplit.TEST);
     if (images.length !== evaluation.total) throw new EvaluationFailure(`the snapshot lists ${images.length} TEST images, ${evaluation.total} when the evaluation started`);
 
-    let loaded = await this.loadModel(model);
+    const loaded = await this.loadModel(model);
     const [height, width] = loaded.inputSize;
-    const done = new Set(
-      (await this.dataSource.query<Array<{ image_id: string }>>('SELECT image_id FROM evaluation_image_result WHERE evaluation_id = $1', [evaluation.id])).map((row) => row.image_id),
-    );
+    const done = new Set(await this.db.evaluations.listResultImageIds(evaluation.id));
     const pending = images.filter((image) => !done.has(image.id));
     const batches: ImageEntity[][] = [];
     for (let start = 0; start < pending.length; start += this.settings.batchSize) batches.push(pending.slice(start, start + this.settings.batchSize));
@@ -321,18 +304,7 @@ export class EvaluationRunner {
       await this.assertRunning(evaluation.id);
       const prepared = await (next as Promise<PreparedImage[]>);
       next = index + 1 < batches.length ? prepare(batches[index + 1] as ImageEntity[]) : null;
-      const tensors = prepared.map((item) => item.tensor);
-      let results: InferenceResult[];
-      try {
-        results = await this.infer(loaded, tensors, signal);
-      } catch (error) {
-        if (!(error instanceof ModelNotLoadedError)) throw this.inferenceFailure(error, signal);
-        // Evicted or replaced meanwhile: load it again, once.
-        loaded = await this.loadModel(model);
-        results = await this.infer(loaded, tensors, signal).catch((retryError: unknown) => {
-          throw this.inferenceFailure(retryError, signal);
-        });
-      }
+      const results = await this.infer(model, loaded, prepared.map((item) => item.tensor), signal);
       const written = await this.storeMaps(evaluation.id, prepared, results, width, height);
       await this.recordResults(evaluation.id, written);
       progress.changed();
@@ -341,13 +313,13 @@ export class EvaluationRunner {
     if (signal.aborted) throw new JobInterruptedError();
     await this.assertRunning(evaluation.id);
     const metrics = await this.computeMetrics(evaluation, images, width, height);
-    await this.succeed(evaluation.id, metrics, width, height);
+    if (!(await this.db.evaluations.succeedIfRunning(evaluation.id, metrics, width, height))) throw new EvaluationStopped();
     progress.now();
   }
 
   private async loadModel(model: ModelVersionEntity): Promise<LoadedModel> {
     try {
-      return await this.loader.ensureLoaded(model);
+      return await this.runner.load(model);
     } catch (error) {
       if (error instanceof EngineClosedError) throw error;
       if (error instanceof AppError || isMissingObject(error)) {
@@ -358,23 +330,23 @@ export class EvaluationRunner {
   }
 
   /**
-   * The batch as model batches of fixed composition (consecutive chunks of at most
-   * INFERENCE_MAX_BATCH_SIZE, each run alone): some models' outputs differ in the last bit
-   * between batch sizes, and a resumed run regroups exactly like an uninterrupted one (runs
-   * resume at a batch boundary), so its maps, and metrics, are bit-identical.
+   * The batch as model batches of fixed composition (asOneBatch, see ModelRunner.inferBatch): a
+   * resumed run regroups exactly like an uninterrupted one (runs resume at a batch boundary), so
+   * its maps, and metrics, are bit-identical.
    */
-  private async infer(loaded: LoadedModel, tensors: Float32Array[], signal: AbortSignal): Promise<InferenceResult[]> {
-    const chunkSize = this.engine.options.maxBatchSize;
-    const chunks: Float32Array[][] = [];
-    for (let start = 0; start < tensors.length; start += chunkSize) chunks.push(tensors.slice(start, start + chunkSize));
-    const results = await Promise.all(chunks.map((chunk) => this.engine.inferBatch(loaded.key, chunk, { signal, asOneBatch: true })));
-    return results.flat();
-  }
-
-  private inferenceFailure(error: unknown, signal: AbortSignal): unknown {
-    if (signal.aborted || error instanceof EngineClosedError) return error;
-    if (error instanceof AppError) return new EvaluationFailure(`the model failed: ${error.message}`);
-    return error;
+  private async infer(
+    model: ModelVersionEntity,
+    loaded: LoadedModel,
+    tensors: Float32Array[],
+    signal: AbortSignal,
+  ): Promise<InferenceResult[]> {
+    try {
+      return await this.runner.inferBatch(model, loaded, tensors, { signal, asOneBatch: true });
+    } catch (error) {
+      if (signal.aborted || error instanceof EngineClosedError) throw error;
+      if (error instanceof AppError) throw new EvaluationFailure(`the model failed: ${error.message}`);
+      throw error;
+    }
   }
 
   private async prepareImage(image: ImageEntity, loaded: LoadedModel, signal: AbortSignal): Promise<PreparedImage> {
@@ -386,14 +358,11 @@ export class EvaluationRunner {
       if (isMissingObject(error)) throw new EvaluationFailure(`image ${image.id} (${image.originalFilename}) is missing from the object store`);
       throw error;
     }
-    const [height, width] = loaded.inputSize;
     try {
-      const original = await decodeRgb(bytes, this.settings.imageMaxPixels);
-      const resized = this.settings.resize === 'pil-bilinear' ? resizeRgbPilBilinear(original, width, height) : await resizeRgbSharpLinear(original, width, height);
-      return { image, tensor: normalizeToChw(resized, loaded.metadata.mean, loaded.metadata.std) };
+      return { image, tensor: (await this.runner.preprocess(bytes, loaded)).tensor };
     } catch (error) {
-      if (error instanceof ImageValidationError) throw new EvaluationFailure(`image ${image.id} (${image.originalFilename}) could not be decoded: ${error.message}`);
-      throw error;
+      if (!(error instanceof ImageInputError)) throw error;
+      throw new EvaluationFailure(`image ${image.id} (${image.originalFilename}) could not be decoded: ${error.message}`);
     }
   }
 
@@ -414,28 +383,14 @@ export class EvaluationRunner {
 
   /** Upserts the batch's rows and recounts `processed`, in one transaction (rolled back if the evaluation is no longer RUNNING). */
   private async recordResults(evaluationId: string, results: ImageResult[]): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query(
-        `INSERT INTO evaluation_image_result (evaluation_id, image_id, score, score_rule, map_object_key)
-         SELECT $1, result.image_id, result.score, $2, result.map_object_key
-           FROM unnest($3::uuid[], $4::float8[], $5::text[]) AS result(image_id, score, map_object_key)
-         ON CONFLICT (evaluation_id, image_id) DO UPDATE
-           SET score = EXCLUDED.score, score_rule = EXCLUDED.score_rule, map_object_key = EXCLUDED.map_object_key`,
-        [evaluationId, IMAGE_SCORE_RULE, results.map((result) => result.imageId), results.map((result) => result.score), results.map((result) => result.mapObjectKey)],
-      );
-      const updated = await queryRows<{ processed: number }>(
-        manager,
-        `UPDATE evaluation SET processed = (SELECT count(*) FROM evaluation_image_result WHERE evaluation_id = $1), updated_at = now()
-          WHERE id = $1 AND status = 'RUNNING' RETURNING processed`,
-        [evaluationId],
-      );
-      if (updated.length === 0) throw new EvaluationStopped();
+    await this.db.transaction(async (tx) => {
+      await tx.evaluations.upsertImageResults(evaluationId, IMAGE_SCORE_RULE, results);
+      if (!(await tx.evaluations.recountProcessedIfRunning(evaluationId))) throw new EvaluationStopped();
     });
   }
 
   private async assertRunning(evaluationId: string): Promise<void> {
-    const rows = await this.dataSource.query<Array<{ status: EvaluationStatus }>>('SELECT status FROM evaluation WHERE id = $1', [evaluationId]);
-    const status = rows[0]?.status;
+    const status = await this.db.evaluations.statusOf(evaluationId);
     if (status !== EvaluationStatus.RUNNING) throw new EvaluationStopped();
   }
 
@@ -445,11 +400,7 @@ export class EvaluationRunner {
    * pixel) and masks (1 byte) of the whole TEST split, plus the metrics' ~2.2 bytes a pixel.
    */
   private async computeMetrics(evaluation: EvaluationEntity, images: ImageEntity[], width: number, height: number): Promise<EvaluationMetrics> {
-    const rows = await this.dataSource.query<Array<{ image_id: string; map_object_key: string }>>(
-      'SELECT image_id, map_object_key FROM evaluation_image_result WHERE evaluation_id = $1',
-      [evaluation.id],
-    );
-    const mapKeys = new Map(rows.map((row) => [row.image_id, row.map_object_key]));
+    const mapKeys = await this.db.evaluations.mapKeysByImage(evaluation.id);
     const evaluated = await mapConcurrently(images, IO_CONCURRENCY, async (image): Promise<EvaluatedImage> => {
       const mapKey = mapKeys.get(image.id);
       if (!mapKey) throw new Error(`image ${image.id} has no result row after every batch was recorded`);
@@ -476,33 +427,5 @@ export class EvaluationRunner {
       if (error instanceof ImageValidationError) throw new EvaluationFailure(`the mask of image ${image.id} (${image.originalFilename}) could not be decoded: ${error.message}`);
       throw error;
     }
-  }
-
-  private async succeed(evaluationId: string, metrics: EvaluationMetrics, width: number, height: number): Promise<void> {
-    const rows = await this.dataSource.query<Array<{ id: string }>>(
-      `UPDATE evaluation SET status = 'SUCCEEDED', finished_at = now(), updated_at = now(), error = NULL,
-              map_width = $2, map_height = $3, good_image_count = $4, defective_image_count = $5,
-              image_auroc = $6, pixel_auroc = $7, aupro = $8, image_f1_max = $9, image_f1_threshold = $10,
-              pixel_f1_max = $11, pixel_f1_threshold = $12, per_defect = $13, roc_curve = $14, pro_curve = $15
-        WHERE id = $1 AND status = 'RUNNING' RETURNING id`,
-      [
-        evaluationId,
-        width,
-        height,
-        metrics.goodImageCount,
-        metrics.defectiveImageCount,
-        metrics.imageAuroc,
-        metrics.pixelAuroc,
-        metrics.aupro,
-        metrics.imageF1Max,
-        metrics.imageF1Threshold,
-        metrics.pixelF1Max,
-        metrics.pixelF1Threshold,
-        JSON.stringify(metrics.perDefect),
-        JSON.stringify(metrics.rocCurve),
-        JSON.stringify(metrics.proCurve),
-      ],
-    );
-    if (rows.length === 0) throw new EvaluationStopped();
   }
 }

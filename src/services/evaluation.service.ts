@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { DataSource, Repository } from 'typeorm';
 import type { Principal } from '../auth/principal';
-import { EvaluationEntity, EvaluationStatus, FINAL_EVALUATION_STATUSES } from '../db/entities/evaluation.entity';
+import { EvaluationStatus, FINAL_EVALUATION_STATUSES, type EvaluationEntity } from '../db/entities/evaluation.entity';
 import { ModelStatus, type ModelVersionEntity } from '../db/entities/model-version.entity';
-import { newestFirst, paginate, type Page, type PageRequest } from '../db/pagination';
+import type { Page, PageRequest } from '../db/pagination';
+import type { Database } from '../db/repositories';
+import type { EvaluationListFilter } from '../db/repositories/evaluation.repository';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import type { JobQueue } from '../jobs/job-queue';
 import { DEFAULT_PRO_LIMIT, IMAGE_SCORE_RULE } from '../metrics';
@@ -12,7 +13,6 @@ import { subscribeToLiveState } from '../pubsub/live-state';
 import type { AppPubSub } from '../pubsub/pubsub';
 import type { CategoryService } from './category.service';
 import { isUuid } from '../utils/ids';
-import { queryRows } from '../db/sql';
 import { EVALUATION_QUEUE, type EvaluationJobPayload } from './evaluation-runner';
 import { modelNotReady, type ModelService } from './model.service';
 import type { SnapshotService } from './snapshot.service';
@@ -36,19 +36,15 @@ export interface EvaluationFilter {
  * with `watch`. The evaluation row is the state of record.
  */
 export class EvaluationService {
-  private readonly repository: Repository<EvaluationEntity>;
-
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly jobQueue: JobQueue,
     private readonly models: ModelService,
     private readonly categories: CategoryService,
     private readonly snapshots: SnapshotService,
     private readonly pubSub: AppPubSub,
     private readonly logger: Logger,
-  ) {
-    this.repository = dataSource.getRepository(EvaluationEntity);
-  }
+  ) {}
 
   async start(request: StartEvaluationRequest, principal: Principal): Promise<EvaluationEntity> {
     const auproLimit = request.auproLimit ?? DEFAULT_PRO_LIMIT;
@@ -80,31 +76,28 @@ export class EvaluationService {
   }
 
   private async insertQueued(evaluationId: string, model: ModelVersionEntity, snapshotId: string, auproLimit: number, principal: Principal): Promise<EvaluationEntity> {
-    return this.dataSource.transaction(async (manager) => {
-      // Share-locks the model and the snapshot: a deletion running now either waits for this row or makes it fail.
-      const created = await queryRows<{ id: string; total: number }>(
-        manager,
-        `INSERT INTO evaluation (id, model_id, category_id, snapshot_id, total, aupro_limit, image_score_rule, requested_by)
-         SELECT $1, model.id, model.category_id, snapshot.id,
-                (SELECT count(*) FROM snapshot_image member JOIN image ON image.id = member.image_id WHERE member.snapshot_id = snapshot.id AND image.split = 'TEST'),
-                $4, $5, $6
-           FROM model_version model, snapshot
-          WHERE model.id = $2 AND model.status = 'READY' AND snapshot.id = $3
-            FOR SHARE OF model, snapshot
-         RETURNING id, total`,
-        [evaluationId, model.id, snapshotId, auproLimit, IMAGE_SCORE_RULE, principal.apiKeyId],
-      );
-      const row = created[0];
-      if (!row) throw notFound('Model or snapshot', `${model.id} / ${snapshotId}`);
-      if (Number(row.total) === 0) throw badInput('the snapshot holds no TEST images; there is nothing to evaluate', { argument: 'snapshotId' });
+    return this.db.transaction(async (tx) => {
+      const created = await tx.evaluations.insertQueued({
+        id: evaluationId,
+        modelId: model.id,
+        snapshotId,
+        auproLimit,
+        imageScoreRule: IMAGE_SCORE_RULE,
+        requestedBy: principal.apiKeyId,
+      });
+      if (!created) throw notFound('Model or snapshot', `${model.id} / ${snapshotId}`);
+      if (created.total === 0) {
+        throw badInput('the snapshot holds no TEST images; there is nothing to evaluate', { argument: 'snapshotId' });
+      }
       const payload: EvaluationJobPayload = { evaluationId };
-      await this.jobQueue.send(EVALUATION_QUEUE, payload, manager);
-      return manager.getRepository(EvaluationEntity).findOneByOrFail({ id: evaluationId });
+      // The job is queued in the row's transaction: both or neither.
+      await this.jobQueue.send(EVALUATION_QUEUE, payload, tx.manager);
+      return tx.evaluations.get(evaluationId);
     });
   }
 
   async findById(id: string): Promise<EvaluationEntity | null> {
-    return isUuid(id) ? this.repository.findOneBy({ id: id.toLowerCase() }) : null;
+    return isUuid(id) ? this.db.evaluations.findById(id.toLowerCase()) : null;
   }
 
   async require(id: string): Promise<EvaluationEntity> {
@@ -115,16 +108,16 @@ export class EvaluationService {
 
   /** Newest first, optionally of one model and/or one category. */
   list(filter: EvaluationFilter, page: PageRequest): Promise<Page<EvaluationEntity>> {
-    const query = this.repository.createQueryBuilder('evaluation');
+    const checked: EvaluationListFilter = {};
     if (filter.modelId !== null && filter.modelId !== undefined) {
       if (!isUuid(filter.modelId)) throw notFound('Model', filter.modelId);
-      query.andWhere('evaluation.modelId = :modelId', { modelId: filter.modelId.toLowerCase() });
+      checked.modelId = filter.modelId.toLowerCase();
     }
     if (filter.categoryId !== null && filter.categoryId !== undefined) {
       if (!isUuid(filter.categoryId)) throw notFound('Category', filter.categoryId);
-      query.andWhere('evaluation.categoryId = :categoryId', { categoryId: filter.categoryId.toLowerCase() });
+      checked.categoryId = filter.categoryId.toLowerCase();
     }
-    return paginate(query, newestFirst<EvaluationEntity>('evaluation'), page);
+    return this.db.evaluations.page(checked, page);
   }
 
   /**
@@ -133,12 +126,7 @@ export class EvaluationService {
    */
   async cancel(id: string): Promise<EvaluationEntity> {
     const evaluation = await this.require(id);
-    const rows = await queryRows<{ id: string }>(
-      this.dataSource.manager,
-      `UPDATE evaluation SET status = 'CANCELLED', finished_at = now(), updated_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING id`,
-      [evaluation.id],
-    );
-    if (rows.length === 0) {
+    if (!(await this.db.evaluations.cancel(evaluation.id))) {
       const current = await this.require(id);
       throw new AppError(ErrorCode.EVALUATION_NOT_CANCELLABLE, `the evaluation is ${current.status}; only QUEUED or RUNNING evaluations can be cancelled`, {
         evaluationId: current.id,

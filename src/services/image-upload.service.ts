@@ -1,19 +1,20 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { DataSource, Repository } from 'typeorm';
 import { hasRole, Role, type Principal } from '../auth/principal';
-import { ImageUploadEntity } from '../db/entities/image-upload.entity';
-import { ImageEntity, ImageSplit } from '../db/entities/image.entity';
+import type { ImageUploadEntity } from '../db/entities/image-upload.entity';
+import type { ImageEntity, ImageSplit } from '../db/entities/image.entity';
+import type { Database } from '../db/repositories';
+import type { NewImageUpload } from '../db/repositories/image-upload.repository';
+import { checkDefectType, checkSplitAndDefect, needsMask } from '../domain/dataset-rules';
 import { AppError, badInput, ErrorCode, type ErrorCodeValue } from '../errors';
-import { ACCEPTED_CONTENT_TYPES, IMAGE_CONTENT_TYPES, ImageValidationError, inspectImageBytes, validateMask, type ImageLimits } from '../images/image-bytes';
+import { ACCEPTED_CONTENT_TYPES, IMAGE_CONTENT_TYPES } from '../images/image-bytes';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
-import type { CategoryService } from './category.service';
-import { checkDefectType, checkSplitAndDefect, needsMask } from '../domain/dataset-rules';
-import { isUuid, SHA256_HEX } from '../utils/ids';
 import { mapConcurrently } from '../utils/concurrency';
-import { queryRows } from '../db/sql';
+import { isUuid, SHA256_HEX } from '../utils/ids';
+import type { CategoryService } from './category.service';
+import { sha256Hex, type ImageIngestService } from './image-ingest.service';
 import type { ImageService } from './image.service';
 
 export const MAX_FILES_PER_UPLOAD_REQUEST = 100;
@@ -61,7 +62,6 @@ export interface UploadConfirmation {
 export interface UploadSettings {
   maxBytes: number;
   urlExpirySeconds: number;
-  imageLimits: ImageLimits;
 }
 
 /** Why one upload was refused; the upload's row and objects are removed unless `keepPending`. */
@@ -97,18 +97,15 @@ function checkContentType(contentType: string, argument: string): string {
  * copies it to its final key and creates the image; a refused upload leaves nothing behind.
  */
 export class ImageUploadService {
-  private readonly repository: Repository<ImageUploadEntity>;
-
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly objectStore: ObjectStore,
     private readonly categories: CategoryService,
     private readonly images: ImageService,
+    private readonly ingest: ImageIngestService,
     private readonly settings: UploadSettings,
     private readonly logger: Logger,
-  ) {
-    this.repository = dataSource.getRepository(ImageUploadEntity);
-  }
+  ) {}
 
   private checkByteSize(byteSize: number, argument: string): number {
     if (!Number.isInteger(byteSize) || byteSize < 1) throw badInput(`${argument} must be a positive number of bytes`, { argument });
@@ -128,7 +125,7 @@ export class ImageUploadService {
     }
     const maskRequired = needsMask(request.split, defectType);
     const expiresAt = new Date(Date.now() + this.settings.urlExpirySeconds * 1000);
-    const rows = request.files.map((file, index) => {
+    const rows = request.files.map((file, index): NewImageUpload => {
       const argument = `files[${index}]`;
       const sha256 = file.sha256.trim().toLowerCase();
       if (!SHA256_HEX.test(sha256)) throw badInput(`${argument}.sha256 must be 64 hex digits`, { argument: `${argument}.sha256` });
@@ -137,7 +134,7 @@ export class ImageUploadService {
       if (!withMask && maskRequired) {
         throw new AppError(ErrorCode.MASK_MISSING, `${argument}: a defective TEST image needs its ground-truth mask (withMask: true)`, { argument: `${argument}.withMask` });
       }
-      return this.repository.create({
+      return {
         id: randomUUID(),
         categoryId: category.id,
         split: request.split,
@@ -151,9 +148,9 @@ export class ImageUploadService {
         maskByteSize: withMask && file.maskByteSize !== null && file.maskByteSize !== undefined ? this.checkByteSize(file.maskByteSize, `${argument}.maskByteSize`) : null,
         requestedBy: principal.apiKeyId,
         expiresAt,
-      });
+      };
     });
-    await this.repository.insert(rows);
+    await this.db.imageUploads.insert(rows);
     const expiresInSeconds = this.settings.urlExpirySeconds;
     return Promise.all(
       rows.map(async (row) => ({
@@ -185,7 +182,7 @@ export class ImageUploadService {
   }
 
   private async confirmOne(uploadId: string, principal: Principal): Promise<UploadConfirmation> {
-    const upload = isUuid(uploadId) ? await this.repository.findOneBy({ id: uploadId.toLowerCase() }) : null;
+    const upload = isUuid(uploadId) ? await this.db.imageUploads.findById(uploadId.toLowerCase()) : null;
     if (!upload || (upload.requestedBy !== principal.apiKeyId && !hasRole(principal, Role.ADMIN))) {
       return { uploadId, image: null, code: ErrorCode.NOT_FOUND, message: `upload ${uploadId} was not found (or was already confirmed)` };
     }
@@ -214,54 +211,36 @@ export class ImageUploadService {
     this.checkArrivedSize(bytes.length, upload.byteSize, 'image');
     if (maskBytes) this.checkArrivedSize(maskBytes.length, upload.maskByteSize, 'mask');
 
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const sha256 = sha256Hex(bytes);
     if (sha256 !== upload.sha256) throw new UploadRefused(ErrorCode.CHECKSUM_MISMATCH, `the bytes received have SHA-256 ${sha256}, not the declared ${upload.sha256}`);
-    const existing = await this.images.findLiveBySha256(upload.categoryId, sha256);
-    if (existing) throw new UploadRefused(ErrorCode.DUPLICATE_IMAGE, `the category already holds this image (${existing.id})`);
-
-    const limits = this.settings.imageLimits;
-    const info = await inspectImageBytes(bytes, limits).catch(rethrowAsRefusal);
-    let maskContentType: string | null = null;
-    if (maskBytes) {
-      const maskInfo = await validateMask(maskBytes, info.width, info.height, limits).catch(rethrowAsRefusal);
-      maskContentType = IMAGE_CONTENT_TYPES[maskInfo.format];
-    }
-
-    const imageId = randomUUID();
-    const imageKey = objectKeys.image(imageId);
-    const storedMaskKey = maskBytes ? objectKeys.mask(imageId) : null;
-    try {
-      await this.objectStore.copy(fileKey, imageKey, info.contentType);
-      if (storedMaskKey && maskContentType) await this.objectStore.copy(maskKey, storedMaskKey, maskContentType);
-      const image = await this.dataSource.transaction(async (manager) => {
+    const outcome = await this.ingest.ingest({
+      categoryId: upload.categoryId,
+      split: upload.split,
+      defectType: upload.defectType,
+      bytes,
+      sha256,
+      readMask: maskBytes ? () => Promise.resolve(maskBytes) : null,
+      originalFilename: upload.filename,
+      uploadedBy: upload.requestedBy,
+      importJobId: null,
+      // The bytes are in the bucket already: copied to their final keys there.
+      store: (part, key, _bytes, contentType) => this.objectStore.copy(part === 'image' ? fileKey : maskKey, key, contentType),
+      beforeInsert: async (tx) => {
         // Claiming the upload row first makes a second, concurrent confirm of it find nothing.
-        const claimed = await queryRows<{ id: string }>(manager, 'DELETE FROM image_upload WHERE id = $1 RETURNING id', [upload.id]);
-        if (claimed.length === 0) throw new UploadRefused(ErrorCode.NOT_FOUND, 'the upload was confirmed or removed meanwhile', true);
-        const outcome = await this.images.insert(manager, {
-          id: imageId,
-          categoryId: upload.categoryId,
-          split: upload.split,
-          defectType: upload.defectType,
-          width: info.width,
-          height: info.height,
-          channels: info.channels,
-          format: info.format,
-          byteSize: bytes.length,
-          sha256,
-          objectKey: imageKey,
-          maskObjectKey: storedMaskKey,
-          originalFilename: upload.filename,
-          uploadedBy: upload.requestedBy,
-          importJobId: null,
-        });
-        if (outcome.kind === 'duplicate') throw new UploadRefused(ErrorCode.DUPLICATE_IMAGE, `the category already holds this image (${outcome.existing.id})`);
-        if (outcome.kind === 'category-gone') throw new UploadRefused(ErrorCode.NOT_FOUND, 'the category was deleted');
+        if (!(await tx.imageUploads.claim(upload.id))) {
+          throw new UploadRefused(ErrorCode.NOT_FOUND, 'the upload was confirmed or removed meanwhile', true);
+        }
+      },
+    });
+    switch (outcome.kind) {
+      case 'inserted':
         return outcome.image;
-      });
-      return image;
-    } catch (error) {
-      await this.images.removeObjects(storedMaskKey ? [imageKey, storedMaskKey] : [imageKey]);
-      throw error;
+      case 'duplicate':
+        throw new UploadRefused(ErrorCode.DUPLICATE_IMAGE, `the category already holds this image (${outcome.existing.id})`);
+      case 'category-gone':
+        throw new UploadRefused(ErrorCode.NOT_FOUND, 'the category was deleted');
+      case 'invalid':
+        throw new UploadRefused(outcome.code, outcome.message);
     }
   }
 
@@ -288,11 +267,6 @@ export class ImageUploadService {
   /** Removes a pending upload: objects first, so a failure leaves the row for the sweep to retry. */
   async discard(upload: Pick<ImageUploadEntity, 'id'>): Promise<void> {
     await this.objectStore.delete([objectKeys.upload(upload.id, 'file'), objectKeys.upload(upload.id, 'mask')]);
-    await this.repository.delete({ id: upload.id });
+    await this.db.imageUploads.delete(upload.id);
   }
-}
-
-function rethrowAsRefusal(error: unknown): never {
-  if (error instanceof ImageValidationError) throw new UploadRefused(error.code, error.message);
-  throw error;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { DataSource, Repository } from 'typeorm';
-import { ModelStatus, ModelVersionEntity } from '../db/entities/model-version.entity';
+import type { ModelVersionEntity } from '../db/entities/model-version.entity';
+import type { Database } from '../db/repositories';
 import { InvalidModelError, type InferenceEngine, type LoadedModel } from '../inference';
 import type { AppPubSub, Topics } from '../pubsub/pubsub';
 import type { ObjectStore } from '../storage/object-store';
@@ -19,7 +19,6 @@ export type LoadableModel = Pick<ModelVersionEntity, 'id' | 'objectKey' | 'sha25
  * inactive versions asked for by id. Engine keys are model version ids.
  */
 export class ModelLoaderService {
-  private readonly repository: Repository<ModelVersionEntity>;
   private readonly loading = new Map<string, Promise<LoadedModel>>();
   /** Last use of each loaded model, for evicting inactive ones. */
   private readonly lastUsed = new Map<string, number>();
@@ -31,14 +30,12 @@ export class ModelLoaderService {
   private stopped = false;
 
   constructor(
-    dataSource: DataSource,
+    private readonly db: Database,
     private readonly objectStore: ObjectStore,
     private readonly engine: InferenceEngine,
     private readonly pubSub: AppPubSub | null,
     private readonly logger: Logger,
-  ) {
-    this.repository = dataSource.getRepository(ModelVersionEntity);
-  }
+  ) {}
 
   /** The model loaded and warmed up in this process; loads it (once, however many ask) if needed. */
   ensureLoaded(model: LoadableModel): Promise<LoadedModel> {
@@ -74,18 +71,13 @@ export class ModelLoaderService {
   private async evictInactive(): Promise<void> {
     const loaded = this.engine.listModels().map((model) => model.key);
     if (loaded.length <= MAX_INACTIVE_LOADED) return;
-    const active = new Set(await this.activeModelIds());
+    const active = new Set(await this.db.models.listActiveReadyIds());
     const inactive = loaded.filter((id) => !active.has(id)).sort((a, b) => (this.lastUsed.get(a) ?? 0) - (this.lastUsed.get(b) ?? 0));
     for (const id of inactive.slice(0, Math.max(0, inactive.length - MAX_INACTIVE_LOADED))) {
       this.lastUsed.delete(id);
       await this.engine.unloadModel(id);
       this.logger.info({ modelId: id }, 'unloaded an inactive model');
     }
-  }
-
-  private async activeModelIds(): Promise<string[]> {
-    const rows = await this.repository.find({ select: { id: true }, where: { isActive: true, status: ModelStatus.READY } });
-    return rows.map((row) => row.id);
   }
 
   /** Loads every active model in the background (retrying failures) and follows activations. */
@@ -98,7 +90,7 @@ export class ModelLoaderService {
     if (this.stopped) return;
     let failed = false;
     try {
-      const active = await this.repository.find({ where: { isActive: true, status: ModelStatus.READY } });
+      const active = await this.db.models.listActiveReady();
       const results = await Promise.allSettled(active.map((model) => this.ensureLoaded(model)));
       results.forEach((result, index) => {
         if (result.status === 'rejected') {
@@ -129,7 +121,7 @@ export class ModelLoaderService {
         const next = await iterator.next().catch(() => ({ done: true as const, value: undefined }));
         if (next.done || this.stopped) return;
         if (next.value.kind !== 'ACTIVATED') continue;
-        const model = await this.repository.findOneBy({ id: next.value.modelId }).catch(() => null);
+        const model = await this.db.models.findById(next.value.modelId).catch(() => null);
         if (!model?.isActive) continue;
         this.ensureLoaded(model).catch((error: unknown) => {
           this.logger.error({ err: error, modelId: model.id }, 'could not load a newly activated model');
@@ -143,7 +135,7 @@ export class ModelLoaderService {
    * (activated elsewhere, or whose load failed) is loaded in the background meanwhile.
    */
   async assertActiveModelsWarm(): Promise<void> {
-    const active = await this.repository.find({ where: { isActive: true, status: ModelStatus.READY } });
+    const active = await this.db.models.listActiveReady();
     const cold = active.filter((model) => !this.engine.isWarm(model.id));
     if (cold.length === 0) return;
     for (const model of cold) {

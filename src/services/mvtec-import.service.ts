@@ -1,24 +1,21 @@
-import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { DataSource, Repository } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import type { CategoryEntity } from '../db/entities/category.entity';
-import { FINAL_IMPORT_STATUSES, ImportJobEntity, ImportJobStatus, type ImportProblem } from '../db/entities/import-job.entity';
-import { newestFirst, paginate, type Page, type PageRequest } from '../db/pagination';
-import { AppError, badInput, ErrorCode, notFound } from '../errors';
-import { IMAGE_CONTENT_TYPES, ImageValidationError, inspectImageBytes, validateMask, type ImageLimits } from '../images/image-bytes';
-import { JobInterruptedError, type JobContext, type JobQueue, type QueueDefinition } from '../jobs/job-queue';
-import { subscribeToLiveState } from '../pubsub/live-state';
-import type { AppPubSub } from '../pubsub/pubsub';
-import { objectKeys } from '../storage/object-keys';
-import type { ObjectStore } from '../storage/object-store';
-import type { CategoryService } from './category.service';
+import { FINAL_IMPORT_STATUSES, ImportJobStatus, type ImportJobEntity, type ImportProblem } from '../db/entities/import-job.entity';
+import type { Page, PageRequest } from '../db/pagination';
+import type { Database } from '../db/repositories';
 import { checkCategoryName, isPlainFolderName } from '../domain/dataset-rules';
-import { isUuid } from '../utils/ids';
-import { queryRows } from '../db/sql';
-import type { ImageService } from './image.service';
+import { AppError, badInput, ErrorCode, notFound } from '../errors';
+import { JobInterruptedError, type JobQueue, type QueueDefinition } from '../jobs/job-queue';
+import { TrackedJobs, type FailureCause, type RequeueCause } from '../jobs/tracked-job';
 import { planCategoryImport, type MvtecSample } from '../mvtec/mvtec-layout';
 import { checkS3Prefix, LocalMvtecSource, resolveLocalSource, S3MvtecSource, SourceFileError, type MvtecSource } from '../mvtec/mvtec-source';
+import { subscribeToLiveState } from '../pubsub/live-state';
+import type { AppPubSub } from '../pubsub/pubsub';
+import type { ObjectStore } from '../storage/object-store';
+import { isUuid } from '../utils/ids';
+import type { CategoryService } from './category.service';
+import { sha256Hex, type ImageIngestService, type ImagePart, type Refusal } from './image-ingest.service';
 
 export const IMPORT_QUEUE = 'dataset-import';
 
@@ -36,7 +33,6 @@ export interface StartImportInput {
 export interface ImportSettings {
   importRoots: readonly string[];
   maxBytes: number;
-  imageLimits: ImageLimits;
 }
 
 /** Problems kept in the job row; errorCount still counts every one. */
@@ -45,8 +41,6 @@ const MAX_CATEGORIES_PER_IMPORT = 200;
 /** Images read, checked and stored at once by one import. */
 const IMAGES_IN_FLIGHT = 8;
 const PROGRESS_INTERVAL_MS = 250;
-/** How long a delivery waits for a job's lock (held briefly by a recovery, or for long by a live runner). */
-const LOCK_WAIT_MS = 10_000;
 
 type SampleOutcome = 'imported' | 'duplicate' | 'refused';
 
@@ -101,6 +95,12 @@ class ImportProgress {
   }
 }
 
+/** What one run of an import job works with. */
+interface ImportRun {
+  job: ImportJobEntity;
+  progress: ImportProgress;
+}
+
 /**
  * Imports MVTec-AD-style folders into a dataset, in the background. The import_job row is
  * the state of record; the queue only delivers the work. Re-running a job (after a restart
@@ -108,31 +108,45 @@ class ImportProgress {
  * this job itself stored before count as imported again, so the final counts are the same.
  */
 export class MvtecImportService {
-  private readonly repository: Repository<ImportJobEntity>;
+  private readonly jobs: TrackedJobs<ImportJobPayload, ImportRun, ImportProblem>;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly objectStore: ObjectStore,
-    private readonly jobQueue: JobQueue,
+    jobQueue: JobQueue,
     private readonly pubSub: AppPubSub,
     private readonly categories: CategoryService,
-    private readonly images: ImageService,
+    private readonly ingest: ImageIngestService,
     private readonly settings: ImportSettings,
     private readonly logger: Logger,
   ) {
-    this.repository = dataSource.getRepository(ImportJobEntity);
+    this.jobs = new TrackedJobs(db, jobQueue, logger, {
+      queue: {
+        name: IMPORT_QUEUE,
+        concurrency: 1,
+        retryLimit: 2,
+        retryDelaySeconds: 10,
+        // Longer than any import should take; a crashed runner is found sooner by recoverAbandonedJobs.
+        expireInSeconds: 4 * 3600,
+      },
+      label: 'import job',
+      idField: 'importJobId',
+      lockKey: (id) => `import:${id}`,
+      payload: (id) => ({ importJobId: id }),
+      idOf: (payload) => payload.importJobId,
+      publish: (id) => this.publish(id),
+      listRunning: () => db.importJobs.listRunningIds(),
+      requeueIfRunning: (tx, id) => tx.importJobs.requeueIfRunning(id),
+      begin: (run) => this.begin(run.id),
+      work: (state, run) => this.work(state, run.signal),
+      classify: (error) => (error instanceof ImportAborted ? { kind: 'failed', reason: error.problem } : null),
+      requeue: (state, why) => this.requeue(state, why),
+      fail: (state, why) => this.fail(state, why),
+    });
   }
 
   queueDefinition(): QueueDefinition<ImportJobPayload> {
-    return {
-      name: IMPORT_QUEUE,
-      concurrency: 1,
-      retryLimit: 2,
-      retryDelaySeconds: 10,
-      // Longer than any import should take; a crashed runner is found sooner by recoverAbandonedJobs.
-      expireInSeconds: 4 * 3600,
-      handle: (payload, context) => this.runJob(payload, context),
-    };
+    return this.jobs.queueDefinition();
   }
 
   async start(input: StartImportInput, principal: Principal): Promise<ImportJobEntity> {
@@ -147,35 +161,29 @@ export class MvtecImportService {
     const sourceLocalPath = localPath !== null && localPath !== undefined ? await resolveLocalSource(localPath, this.settings.importRoots) : null;
     if (!isUuid(input.datasetId)) throw notFound('Dataset', input.datasetId);
 
-    const job = await this.dataSource.transaction(async (manager) => {
-      // Share-locks the dataset: a deleteDataset running now either waits for this job or makes it NOT_FOUND.
-      const created = await manager.query<Array<{ id: string }>>(
-        `INSERT INTO import_job (dataset_id, source_s3_prefix, source_local_path, categories, requested_by)
-         SELECT dataset.id, $2, $3, $4, $5 FROM dataset WHERE dataset.id = $1 AND dataset.deleted_at IS NULL FOR SHARE OF dataset
-         RETURNING id`,
-        [input.datasetId, sourceS3Prefix, sourceLocalPath, categories, principal.apiKeyId],
-      );
-      const id = created[0]?.id;
+    const job = await this.db.transaction(async (tx) => {
+      const id = await tx.importJobs.insertIfDatasetLive({
+        datasetId: input.datasetId,
+        sourceS3Prefix,
+        sourceLocalPath,
+        categories,
+        requestedBy: principal.apiKeyId,
+      });
       if (!id) throw notFound('Dataset', input.datasetId);
-      const payload: ImportJobPayload = { importJobId: id };
-      await this.jobQueue.send(IMPORT_QUEUE, payload, manager);
-      return manager.getRepository(ImportJobEntity).findOneByOrFail({ id });
+      await this.jobs.enqueue(tx, id);
+      return tx.importJobs.get(id);
     });
-    this.jobQueue.wake(IMPORT_QUEUE);
+    this.jobs.wake();
     return job;
   }
 
   async findById(id: string): Promise<ImportJobEntity | null> {
-    return isUuid(id) ? this.repository.findOneBy({ id }) : null;
+    return isUuid(id) ? this.db.importJobs.findById(id) : null;
   }
 
   list(datasetId: string | null | undefined, page: PageRequest): Promise<Page<ImportJobEntity>> {
-    const query = this.repository.createQueryBuilder('job');
-    if (datasetId) {
-      if (!isUuid(datasetId)) throw notFound('Dataset', datasetId);
-      query.where('job.datasetId = :datasetId', { datasetId });
-    }
-    return paginate(query, newestFirst<ImportJobEntity>('job'), page);
+    if (datasetId && !isUuid(datasetId)) throw notFound('Dataset', datasetId);
+    return this.db.importJobs.page(datasetId || null, page);
   }
 
   /** The job's current state at once, then each change, until it has finished. */
@@ -198,93 +206,43 @@ export class MvtecImportService {
    * Queues again the jobs marked RUNNING whose runner is gone (its process died: PostgreSQL
    * dropped its lock). Run when workers start and periodically.
    */
-  async recoverAbandonedJobs(): Promise<number> {
-    const running = await this.dataSource.query<Array<{ id: string }>>(`SELECT id FROM import_job WHERE status = 'RUNNING'`);
-    let recovered = 0;
-    for (const { id } of running) {
-      const lock = await this.jobQueue.lock(`import:${id}`, 0);
-      if (!lock) continue;
-      try {
-        const requeued = await this.dataSource.transaction(async (manager) => {
-          const rows = await queryRows<{ id: string }>(manager, `UPDATE import_job SET status = 'QUEUED', updated_at = now() WHERE id = $1 AND status = 'RUNNING' RETURNING id`, [id]);
-          if (rows.length === 0) return false;
-          const payload: ImportJobPayload = { importJobId: id };
-          await this.jobQueue.send(IMPORT_QUEUE, payload, manager);
-          return true;
-        });
-        if (requeued) {
-          recovered += 1;
-          this.logger.warn({ importJobId: id }, 'import job was left running by a process that stopped; queued again');
-          this.publish(id);
-        }
-      } finally {
-        await lock.release();
-      }
-    }
-    if (recovered > 0) this.jobQueue.wake(IMPORT_QUEUE);
-    return recovered;
+  recoverAbandonedJobs(): Promise<number> {
+    return this.jobs.recoverAbandoned();
   }
 
-  private async runJob({ importJobId }: ImportJobPayload, context: JobContext): Promise<void> {
-    const lock = await this.jobQueue.lock(`import:${importJobId}`, LOCK_WAIT_MS);
-    // Another process is running it (a duplicate delivery): that run finishes the job.
-    if (!lock) return;
-    try {
-      const job = await this.findById(importJobId);
-      if (!job || FINAL_IMPORT_STATUSES.has(job.status)) return;
-      // Each attempt recounts from zero: already stored images are recognised, not stored twice.
-      await this.dataSource.query(
-        `UPDATE import_job SET status = 'RUNNING', attempts = attempts + 1, started_at = coalesce(started_at, now()),
-                total = NULL, processed = 0, imported = 0, duplicates = 0, errors = '[]', error_count = 0, updated_at = now()
-          WHERE id = $1`,
-        [importJobId],
-      );
-      this.publish(importJobId);
-      const progress = new ImportProgress((current, problems) => this.writeProgress(importJobId, current, problems));
-      try {
-        await this.importAll(job, progress, context.signal);
-        await progress.flush();
-        await this.finish(importJobId, ImportJobStatus.SUCCEEDED);
-      } catch (error) {
-        if (error instanceof JobInterruptedError) {
-          await progress.flush();
-          await this.setStatus(importJobId, ImportJobStatus.QUEUED);
-          throw error;
-        }
-        if (error instanceof ImportAborted || context.isLastAttempt) {
-          const problem = error instanceof ImportAborted ? error.problem : { path: '', code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'the import failed; see the server log' };
-          if (!(error instanceof ImportAborted)) this.logger.error({ err: error, importJobId }, 'import job failed');
-          progress.report(problem);
-          await progress.flush();
-          await this.finish(importJobId, ImportJobStatus.FAILED);
-          return;
-        }
-        await progress.flush().catch(() => undefined);
-        await this.setStatus(importJobId, ImportJobStatus.QUEUED).catch(() => undefined);
-        throw error;
-      }
-    } finally {
-      await lock.release();
-    }
+  /** Marks the job RUNNING, unless it is gone or finished. */
+  private async begin(importJobId: string): Promise<ImportRun | null> {
+    const job = await this.findById(importJobId);
+    if (!job || FINAL_IMPORT_STATUSES.has(job.status)) return null;
+    // Each attempt recounts from zero: already stored images are recognised, not stored twice.
+    await this.db.importJobs.markRunning(importJobId);
+    return { job, progress: new ImportProgress((current, problems) => this.writeProgress(importJobId, current, problems)) };
+  }
+
+  private async work({ job, progress }: ImportRun, signal: AbortSignal): Promise<void> {
+    await this.importAll(job, progress, signal);
+    await progress.flush();
+    await this.db.importJobs.finish(job.id, ImportJobStatus.SUCCEEDED);
+    this.publish(job.id);
+  }
+
+  private async requeue({ job, progress }: ImportRun, why: RequeueCause): Promise<void> {
+    // After an error, the job goes back to QUEUED even if its progress cannot be written.
+    if (why.cause === 'error') await progress.flush().catch(() => undefined);
+    else await progress.flush();
+    await this.db.importJobs.setStatus(job.id, ImportJobStatus.QUEUED);
+  }
+
+  private async fail({ job, progress }: ImportRun, why: FailureCause<ImportProblem>): Promise<void> {
+    if (why.cause === 'error') this.logger.error({ err: why.error, importJobId: job.id }, 'import job failed');
+    const unexpected: ImportProblem = { path: '', code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'the import failed; see the server log' };
+    progress.report(why.cause === 'failed' ? why.reason : unexpected);
+    await progress.flush();
+    await this.db.importJobs.finish(job.id, ImportJobStatus.FAILED);
   }
 
   private async writeProgress(importJobId: string, progress: ImportProgress, problems: ImportProblem[]): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE import_job SET total = $2, processed = $3, imported = $4, duplicates = $5, error_count = $6,
-              errors = errors || $7::jsonb, updated_at = now()
-        WHERE id = $1`,
-      [importJobId, progress.total, progress.processed, progress.imported, progress.duplicates, progress.errorCount, JSON.stringify(problems)],
-    );
-    this.publish(importJobId);
-  }
-
-  private async setStatus(importJobId: string, status: ImportJobStatus): Promise<void> {
-    await this.dataSource.query('UPDATE import_job SET status = $2, updated_at = now() WHERE id = $1', [importJobId, status]);
-    this.publish(importJobId);
-  }
-
-  private async finish(importJobId: string, status: ImportJobStatus): Promise<void> {
-    await this.dataSource.query('UPDATE import_job SET status = $2, finished_at = now(), updated_at = now() WHERE id = $1', [importJobId, status]);
+    await this.db.importJobs.writeProgress(importJobId, progress, problems);
     this.publish(importJobId);
   }
 
@@ -363,90 +321,65 @@ export class MvtecImportService {
     progress: ImportProgress,
     claimed: Set<string>,
   ): Promise<SampleOutcome> {
-    const refuse = (path: string, code: string, message: string): SampleOutcome => {
+    const { imagePath, maskPath } = sample;
+    const sourcePath = (part: ImagePart): string => (part === 'mask' && maskPath !== null ? maskPath : imagePath);
+    const refuse = (path: string, { code, message }: Refusal): SampleOutcome => {
       progress.report({ path: `${categoryName}/${path}`, code, message });
       return 'refused';
     };
-    const read = async (path: string): Promise<Buffer | SampleOutcome> => {
+    const read = async (path: string): Promise<Buffer | Refusal> => {
       try {
         return await source.read(categoryName, path, this.settings.maxBytes);
       } catch (error) {
-        if (error instanceof SourceFileError) return refuse(path, error.code, error.message);
+        if (error instanceof SourceFileError) return { code: error.code, message: error.message };
         throw error;
       }
     };
 
-    const bytes = await read(sample.imagePath);
-    if (!Buffer.isBuffer(bytes)) return bytes;
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const bytes = await read(imagePath);
+    if (!Buffer.isBuffer(bytes)) return refuse(imagePath, bytes);
+    const sha256 = sha256Hex(bytes);
     // The first file of this run with these bytes stands for them; later ones are duplicates.
     const claim = `${category.id}:${sha256}`;
     if (claimed.has(claim)) return 'duplicate';
     claimed.add(claim);
-    const existing = await this.images.findLiveBySha256(category.id, sha256);
-    if (existing) {
-      if (existing.importJobId === job.id) return 'imported';
-      if (existing.split !== sample.split || existing.defectType !== sample.defectType) {
-        const label = (split: string, defectType: string | null): string => `${split} ${defectType ?? 'good'}`;
-        refuse(sample.imagePath, ErrorCode.DUPLICATE_IMAGE, `the same bytes are already in the category as ${label(existing.split, existing.defectType)} image ${existing.id}, not ${label(sample.split, sample.defectType)}`);
-      }
-      return 'duplicate';
-    }
 
-    const limits = this.settings.imageLimits;
-    let info;
-    try {
-      info = await inspectImageBytes(bytes, limits);
-    } catch (error) {
-      if (error instanceof ImageValidationError) return refuse(sample.imagePath, error.code, error.message);
-      throw error;
-    }
-    let maskBytes: Buffer | null = null;
-    let maskContentType: string | null = null;
-    if (sample.maskPath) {
-      const maskRead = await read(sample.maskPath);
-      if (!Buffer.isBuffer(maskRead)) return maskRead;
-      try {
-        maskContentType = IMAGE_CONTENT_TYPES[(await validateMask(maskRead, info.width, info.height, limits)).format];
-      } catch (error) {
-        if (error instanceof ImageValidationError) return refuse(sample.maskPath, error.code, error.message);
-        throw error;
+    const outcome = await this.ingest.ingest({
+      categoryId: category.id,
+      split: sample.split,
+      defectType: sample.defectType,
+      bytes,
+      sha256,
+      readMask: maskPath !== null ? () => read(maskPath) : null,
+      originalFilename: imagePath,
+      uploadedBy: job.requestedBy,
+      importJobId: job.id,
+      store: (part, key, partBytes, contentType) =>
+        source.store(categoryName, sourcePath(part), partBytes, key, contentType, this.objectStore),
+    });
+    switch (outcome.kind) {
+      case 'inserted':
+        return 'imported';
+      case 'invalid':
+        return refuse(sourcePath(outcome.part), outcome);
+      case 'category-gone':
+        throw new ImportAborted({ path: categoryName, code: ErrorCode.NOT_FOUND, message: 'the category was deleted during the import' });
+      case 'duplicate': {
+        // Stored by someone else between the lookup and the insert: a plain duplicate.
+        if (outcome.foundAtInsert) return 'duplicate';
+        const { existing } = outcome;
+        // Stored by an earlier attempt of this job: counted as imported, so every attempt ends with the same counts.
+        if (existing.importJobId === job.id) return 'imported';
+        if (existing.split !== sample.split || existing.defectType !== sample.defectType) {
+          const label = (split: string, defectType: string | null): string => `${split} ${defectType ?? 'good'}`;
+          const labels = { existing: label(existing.split, existing.defectType), sample: label(sample.split, sample.defectType) };
+          refuse(imagePath, {
+            code: ErrorCode.DUPLICATE_IMAGE,
+            message: `the same bytes are already in the category as ${labels.existing} image ${existing.id}, not ${labels.sample}`,
+          });
+        }
+        return 'duplicate';
       }
-      maskBytes = maskRead;
-    }
-
-    const imageId = randomUUID();
-    const imageKey = objectKeys.image(imageId);
-    const maskKey = sample.maskPath ? objectKeys.mask(imageId) : null;
-    try {
-      await source.store(categoryName, sample.imagePath, bytes, imageKey, info.contentType, this.objectStore);
-      if (sample.maskPath && maskKey && maskBytes && maskContentType) await source.store(categoryName, sample.maskPath, maskBytes, maskKey, maskContentType, this.objectStore);
-      const outcome = await this.dataSource.transaction((manager) =>
-        this.images.insert(manager, {
-          id: imageId,
-          categoryId: category.id,
-          split: sample.split,
-          defectType: sample.defectType,
-          width: info.width,
-          height: info.height,
-          channels: info.channels,
-          format: info.format,
-          byteSize: bytes.length,
-          sha256,
-          objectKey: imageKey,
-          maskObjectKey: maskKey,
-          originalFilename: sample.imagePath,
-          uploadedBy: job.requestedBy,
-          importJobId: job.id,
-        }),
-      );
-      if (outcome.kind === 'inserted') return 'imported';
-      await this.images.removeObjects(maskKey ? [imageKey, maskKey] : [imageKey]);
-      if (outcome.kind === 'category-gone') throw new ImportAborted({ path: categoryName, code: ErrorCode.NOT_FOUND, message: 'the category was deleted during the import' });
-      return 'duplicate';
-    } catch (error) {
-      if (!(error instanceof ImportAborted)) await this.images.removeObjects(maskKey ? [imageKey, maskKey] : [imageKey]);
-      throw error;
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { DataSource } from 'typeorm';
+import type { Database } from '../db/repositories';
+import type { ObjectOwnerTable } from '../db/repositories/image.repository';
 import type { ExclusiveLock } from '../jobs/exclusive-lock';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store';
@@ -23,7 +24,7 @@ export interface OrphanSweepOptions {
 
 const BATCH = 1000;
 /** Each prefix's objects belong to the row whose id follows the prefix in their key. */
-const OWNED_PREFIXES: ReadonlyArray<readonly [prefix: string, table: string]> = [
+const OWNED_PREFIXES: ReadonlyArray<readonly [prefix: string, table: ObjectOwnerTable]> = [
   [objectKeys.uploadPrefix, 'image_upload'],
   [objectKeys.imagePrefix, 'image'],
   [objectKeys.maskPrefix, 'image'],
@@ -46,7 +47,7 @@ export class OrphanSweepService {
   private running: Promise<unknown> | null = null;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly objectStore: ObjectStore,
     private readonly logger: Logger,
     private readonly options: OrphanSweepOptions,
@@ -69,29 +70,23 @@ export class OrphanSweepService {
   private async removeExpiredUploads(): Promise<number> {
     let removed = 0;
     for (;;) {
-      const expired = await this.dataSource.query<Array<{ id: string }>>(
-        `SELECT id FROM image_upload WHERE expires_at < now() - make_interval(secs => $1) ORDER BY expires_at LIMIT ${BATCH}`,
-        [this.options.graceSeconds],
-      );
-      if (expired.length === 0) return removed;
-      const ids = expired.map((row) => row.id);
+      const ids = await this.db.imageUploads.listExpiredIds(this.options.graceSeconds, BATCH);
+      if (ids.length === 0) return removed;
       // Objects first: if that fails, the rows stay and the next sweep tries again.
       await this.objectStore.delete(ids.flatMap((id) => [objectKeys.upload(id, 'file'), objectKeys.upload(id, 'mask')]));
-      await this.dataSource.query('DELETE FROM image_upload WHERE id = ANY($1::uuid[])', [ids]);
+      await this.db.imageUploads.deleteMany(ids);
       removed += ids.length;
-      if (expired.length < BATCH) return removed;
+      if (ids.length < BATCH) return removed;
     }
   }
 
-  private async removeObjectsWithoutRows(prefix: string, table: string): Promise<number> {
+  private async removeObjectsWithoutRows(prefix: string, table: ObjectOwnerTable): Promise<number> {
     const cutoff = Date.now() - this.options.graceSeconds * 1000;
     let removed = 0;
     let batch: Array<ObjectInfo & { id: string | null }> = [];
     const flush = async (): Promise<void> => {
       const ids = [...new Set(batch.flatMap((object) => (object.id ? [object.id] : [])))];
-      const existing = ids.length
-        ? new Set((await this.dataSource.query<Array<{ id: string }>>(`SELECT id FROM ${table} WHERE id = ANY($1::uuid[])`, [ids])).map((row) => row.id))
-        : new Set<string>();
+      const existing = ids.length ? await this.db.images.existingOwnerIds(table, ids) : new Set<string>();
       const orphans = batch.filter((object) => (object.lastModified?.getTime() ?? 0) < cutoff && (object.id === null || !existing.has(object.id))).map((object) => object.key);
       if (orphans.length) await this.objectStore.delete(orphans);
       removed += orphans.length;

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
+import { Database } from '../../src/db/repositories';
 import { objectKeys } from '../../src/storage/object-keys';
 import type { ObjectStore } from '../../src/storage/object-store';
 import { OrphanSweepService } from '../../src/services/orphan-sweep.service';
@@ -75,10 +76,10 @@ test('removes expired uploads and objects without rows, keeps what rows refer to
   await store.put('incoming/mvtec/bottle/train/good/000.png', Buffer.from('x'), 'image/png');
 
   const logger = pino({ level: 'silent' });
-  const young = new OrphanSweepService(dataSource, store, logger, { graceSeconds: 3600, lock: null });
+  const young = new OrphanSweepService(new Database(dataSource), store, logger, { graceSeconds: 3600, lock: null });
   expect(await young.sweep()).toEqual({ expiredUploads: 0, orphanObjects: 0 });
 
-  const sweep = new OrphanSweepService(dataSource, store, logger, { graceSeconds: 0, lock: null });
+  const sweep = new OrphanSweepService(new Database(dataSource), store, logger, { graceSeconds: 0, lock: null });
   expect(await sweep.sweep()).toEqual({ expiredUploads: 1, orphanObjects: 4 + leftovers.length });
   expect(await keys()).toEqual(
     [

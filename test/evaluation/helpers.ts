@@ -159,7 +159,11 @@ export interface RecomputedMetrics {
  * (nearest, pixel centres), then src/metrics called directly (imageAuroc, imageF1Max,
  * evaluatePixelMetrics), also per defect type against the good images.
  */
-export async function recomputeFromStorage(probe: StorageProbe, evaluationId: string, auproLimit: number): Promise<RecomputedMetrics> {
+export async function recomputeFromStorage(
+  probe: Pick<StorageProbe, 'query' | 'store'>,
+  evaluationId: string,
+  auproLimit: number,
+): Promise<RecomputedMetrics> {
   const { rows } = await probe.query<{ image_id: string; score: number; score_rule: string; map_object_key: string; defect_type: string | null; mask_object_key: string | null }>(
     `SELECT result.image_id, result.score, result.score_rule, result.map_object_key, image.defect_type, image.mask_object_key
        FROM evaluation_image_result result JOIN image ON image.id = result.image_id

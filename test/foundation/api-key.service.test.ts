@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/principal';
 import { ApiKeyEntity } from '../../src/db/entities/api-key.entity';
+import { Database } from '../../src/db/repositories';
 import { ApiKeyService } from '../../src/services/api-key.service';
 import { createMigratedDataSource } from '../support/resources';
 
@@ -9,7 +10,7 @@ let service: ApiKeyService;
 
 beforeAll(async () => {
   dataSource = await createMigratedDataSource();
-  service = new ApiKeyService(dataSource);
+  service = new ApiKeyService(new Database(dataSource));
 });
 
 afterAll(async () => {

@@ -1,6 +1,60 @@
-import type { EntityManager } from 'typeorm';
+import { IsNull, type EntityManager, type Repository } from 'typeorm';
+import { ApiKeyEntity, Role } from '../entities/api-key.entity';
+import { newestFirst, paginate, type Page, type PageRequest } from '../pagination';
 
-/** The SQL of the api key table(s). */
+/** A new key: what the service decided, the secret already hashed. */
+export type NewApiKey = Pick<ApiKeyEntity, 'name' | 'role' | 'secretHash' | 'secretPrefix'>;
+
+/** The SQL of the api_key table. */
 export class ApiKeyRepository {
-  constructor(private readonly manager: EntityManager) {}
+  private readonly repository: Repository<ApiKeyEntity>;
+
+  constructor(private readonly manager: EntityManager) {
+    this.repository = manager.getRepository(ApiKeyEntity);
+  }
+
+  /** Inserts an active key; the row returned has its id and createdAt. */
+  insert(key: NewApiKey): Promise<ApiKeyEntity> {
+    return this.repository.save(this.repository.create({ ...key, revokedAt: null, lastUsedAt: null }));
+  }
+
+  findById(id: string): Promise<ApiKeyEntity | null> {
+    return this.repository.findOneBy({ id });
+  }
+
+  /** The key with this secret hash, revoked or not. */
+  findBySecretHash(secretHash: Buffer): Promise<ApiKeyEntity | null> {
+    return this.repository.findOneBy({ secretHash });
+  }
+
+  findActiveBySecretHash(secretHash: Buffer): Promise<ApiKeyEntity | null> {
+    return this.repository.findOneBy({ secretHash, revokedAt: IsNull() });
+  }
+
+  async markRevoked(id: string, revokedAt: Date): Promise<void> {
+    await this.repository.update({ id }, { revokedAt });
+  }
+
+  async touchLastUsed(id: string, lastUsedAt: Date): Promise<void> {
+    await this.repository.update({ id }, { lastUsedAt });
+  }
+
+  /** Makes the key an active ADMIN key again. */
+  async restoreAdmin(id: string): Promise<void> {
+    await this.repository.update({ id }, { role: Role.ADMIN, revokedAt: null });
+  }
+
+  async hasAny(): Promise<boolean> {
+    return (await this.repository.count()) > 0;
+  }
+
+  /** Within a transaction: one creation of the initial ADMIN key at a time, until the transaction ends. */
+  async lockInitialAdminCreation(): Promise<void> {
+    await this.manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['api_key:initial_admin']);
+  }
+
+  /** Every key, newest first. */
+  page(page: PageRequest): Promise<Page<ApiKeyEntity>> {
+    return paginate(this.repository.createQueryBuilder('apiKey'), newestFirst<ApiKeyEntity>('apiKey'), page);
+  }
 }
