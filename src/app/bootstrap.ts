@@ -76,11 +76,11 @@ export async function startCore(config: Config, infrastructure: Infrastructure, 
 
   const jobQueue = await JobQueue.start({ databaseUrl: infrastructure.databaseUrl, logger });
   cleanups.add('job queue', () => jobQueue.stop());
-  const datasets = await DatasetDomain.create({ config, dataSource, db, objectStore, pubSub, jobQueue, logger });
+  const datasets = await DatasetDomain.create({ config, db, objectStore, pubSub, jobQueue, logger });
   cleanups.add('dataset background work', () => datasets.stop());
-  const inspection = new InspectionDomain({ config, dataSource, db, objectStore, pubSub, datasets, logger });
+  const inspection = new InspectionDomain({ config, db, objectStore, pubSub, datasets, logger });
   cleanups.add('inference engine and model loading', () => inspection.stop());
-  const evaluations = await EvaluationDomain.create({ config, dataSource, db, objectStore, pubSub, jobQueue, datasets, inspection, logger });
+  const evaluations = await EvaluationDomain.create({ config, db, objectStore, pubSub, jobQueue, datasets, inspection, logger });
   cleanups.add('evaluations', () => evaluations.stop());
   return { dataSource, db, objectStore, pubSub, jobQueue, datasets, inspection, evaluations };
 }

@@ -1,17 +1,13 @@
 import type { Logger } from 'pino';
-import type { DataSource } from 'typeorm';
-import type { Config } from '../config/config';
+import type { DomainDependencies } from './domain-dependencies';
 import type { ResolverBinding } from '../graphql/schema';
 import type { JobQueue } from '../jobs/job-queue';
-import type { AppPubSub } from '../pubsub/pubsub';
 import { CategoryResolver } from '../resolvers/category.resolver';
 import { DatasetResolver } from '../resolvers/dataset.resolver';
 import { ImageResolver } from '../resolvers/image.resolver';
 import { createImportResolver } from '../resolvers/import.resolver';
 import { SnapshotResolver } from '../resolvers/snapshot.resolver';
 import { UploadResolver } from '../resolvers/upload.resolver';
-import type { ObjectStore } from '../storage/object-store';
-import type { Database } from '../db/repositories';
 import { CategoryService } from '../services/category.service';
 import { DatasetService } from '../services/dataset.service';
 import { ImageIngestService } from '../services/image-ingest.service';
@@ -21,13 +17,7 @@ import { MvtecImportService } from '../services/mvtec-import.service';
 import { OrphanSweepService } from '../services/orphan-sweep.service';
 import { SnapshotService } from '../services/snapshot.service';
 
-export interface DatasetDomainDependencies {
-  config: Config;
-  dataSource: DataSource;
-  /** The repositories: what services use instead of SQL of their own. */
-  db: Database;
-  objectStore: ObjectStore;
-  pubSub: AppPubSub;
+export interface DatasetDomainDependencies extends DomainDependencies {
   jobQueue: JobQueue;
   logger: Logger;
 }
@@ -62,7 +52,6 @@ export class DatasetDomain {
       db,
       objectStore,
       this.categories,
-      this.images,
       this.ingest,
       { maxBytes: config.datasets.uploadMaxBytes, urlExpirySeconds: config.datasets.uploadUrlExpirySeconds },
       domainLogger,

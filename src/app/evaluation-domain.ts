@@ -1,24 +1,14 @@
 import type { Logger } from 'pino';
-import type { DataSource } from 'typeorm';
-import type { Config } from '../config/config';
+import type { DomainDependencies } from './domain-dependencies';
 import type { ResolverBinding } from '../graphql/schema';
 import type { JobQueue } from '../jobs/job-queue';
-import type { AppPubSub } from '../pubsub/pubsub';
 import { createEvaluationResolver } from '../resolvers/evaluation.resolver';
-import type { ObjectStore } from '../storage/object-store';
-import type { Database } from '../db/repositories';
 import type { DatasetDomain } from './dataset-domain';
 import { EvaluationRunner } from '../services/evaluation-runner';
 import { EvaluationService } from '../services/evaluation.service';
 import type { InspectionDomain } from './inspection-domain';
 
-export interface EvaluationDomainDependencies {
-  config: Config;
-  dataSource: DataSource;
-  /** The repositories: what services use instead of SQL of their own. */
-  db: Database;
-  objectStore: ObjectStore;
-  pubSub: AppPubSub;
+export interface EvaluationDomainDependencies extends DomainDependencies {
   jobQueue: JobQueue;
   /** The dataset services evaluations use. */
   datasets: Pick<DatasetDomain, 'categories' | 'snapshots'>;

@@ -1,28 +1,18 @@
 import type { Logger } from 'pino';
-import type { DataSource } from 'typeorm';
-import type { Config } from '../config/config';
+import type { DomainDependencies } from './domain-dependencies';
 import type { ResolverBinding } from '../graphql/schema';
 import type { Readiness } from '../http/readiness';
 import { InferenceEngine } from '../inference';
-import type { AppPubSub } from '../pubsub/pubsub';
 import { InspectionResolver } from '../resolvers/inspection.resolver';
 import { CategoryActiveModelResolver, ModelResolver } from '../resolvers/model.resolver';
 import { seedDemo } from '../seed/demo-seed';
-import type { ObjectStore } from '../storage/object-store';
-import type { Database } from '../db/repositories';
 import type { DatasetDomain } from './dataset-domain';
 import { InspectionService } from '../services/inspection.service';
 import { ModelLoaderService } from '../services/model-loader.service';
 import { ModelRunner } from '../services/model-runner.service';
 import { ModelService } from '../services/model.service';
 
-export interface InspectionDomainDependencies {
-  config: Config;
-  dataSource: DataSource;
-  /** The repositories: what services use instead of SQL of their own. */
-  db: Database;
-  objectStore: ObjectStore;
-  pubSub: AppPubSub;
+export interface InspectionDomainDependencies extends DomainDependencies {
   /** The dataset services models and inspections use (and the demo seed). */
   datasets: Pick<DatasetDomain, 'categories' | 'snapshots' | 'images' | 'ingest'>;
   logger: Logger;

@@ -11,7 +11,7 @@ import { Image } from '../schema/image.types';
 import { InspectBatchInput, InspectInput, Inspection, InspectionConnection, InspectionsArgs, RequestInspectionUploadInput } from '../schema/inspection.types';
 import { ModelVersion } from '../schema/model.types';
 import { UploadTarget } from '../schema/upload.types';
-import type { UploadTargetInfo } from '../services/image-upload.service';
+import type { UploadTargetInfo } from '../services/presigned-upload.service';
 import type { InspectionService } from '../services/inspection.service';
 import { callerOf } from './principal';
 

@@ -11,7 +11,7 @@ import type { Topics } from '../pubsub/pubsub';
 import { Category } from '../schema/dataset.types';
 import { ModelMetadataEntry, ModelsArgs, ModelVersion, ModelVersionConnection, ModelVersionEvent, ModelVersionEventKind, RegisterModelInput, RequestModelUploadInput } from '../schema/model.types';
 import { UploadTarget } from '../schema/upload.types';
-import type { UploadTargetInfo } from '../services/image-upload.service';
+import type { UploadTargetInfo } from '../services/presigned-upload.service';
 import type { ModelService } from '../services/model.service';
 import { callerOf } from './principal';
 

@@ -9,12 +9,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { DatasetDomain } from '../app/dataset-domain';
 import { ImageSplit } from '../db/entities/image.entity';
 import { ModelStatus } from '../db/entities/model-version.entity';
 import type { Database } from '../db/repositories';
 import { describeOnnxFile, type ModelMetadata } from '../inference';
-import { sha256Hex } from '../services/image-ingest.service';
+import type { CategoryService } from '../services/category.service';
+import { sha256Hex, type ImageIngestService } from '../services/image-ingest.service';
 import type { ModelService } from '../services/model.service';
 import { DEFAULT_GENERATOR_OPTIONS, TEXTURE_KINDS, writeMvtecCategory, type TextureKind, type WriteMvtecCategoryOptions } from '../synthetic/mvtec-generator';
 
@@ -43,7 +43,7 @@ export function demoModelPath(): string {
 
 export interface DemoSeedDependencies {
   db: Database;
-  datasets: Pick<DatasetDomain, 'categories' | 'ingest'>;
+  datasets: { categories: CategoryService; ingest: ImageIngestService };
   models: ModelService;
   logger: Logger;
   /** Defaults to demoModelPath(). */

@@ -10,7 +10,8 @@ import { AppError } from '../errors';
 import { decodeMapObject, encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from '../formats/anomaly-map-object';
 import { decodeImageRgb, ImageValidationError } from '../images/image-bytes';
 import { EngineClosedError, type InferenceResult, type LoadedModel } from '../inference';
-import { JobInterruptedError, type JobContext, type JobQueue, type QueueDefinition } from '../jobs/job-queue';
+import { JobInterruptedError, type JobQueue, type QueueDefinition } from '../jobs/job-queue';
+import { TrackedJobs, type FailureCause, type RequeueCause, type TrackedRun, type WorkErrorMeaning } from '../jobs/tracked-job';
 import { IMAGE_SCORE_RULE, imageScoresFromMaps } from '../metrics';
 import { DEFAULT_CURVE_POINTS, maskLabel, resizeMaskNearest } from '../metrics/evaluation-metrics';
 import type { EvaluatedImage, EvaluationMetrics } from '../metrics/evaluation-metrics';
@@ -35,8 +36,6 @@ export interface EvaluationRunnerSettings {
   imageMaxPixels: number;
 }
 
-/** How a delivery waits for an evaluation's lock (held briefly by a recovery, or for long by a live runner). */
-const LOCK_WAIT_MS = 10_000;
 /** Images read and decoded, or maps written and read back, at once. */
 const IO_CONCURRENCY = 6;
 /** Progress events: at most one a second per evaluation (status changes go out at once). */
@@ -62,10 +61,13 @@ function isMissingObject(error: unknown): boolean {
 
 /** Publishes at most once per interval (a trailing event carries the last change), status changes at once. */
 class ProgressPublisher {
-  private lastPublished = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly publish: () => void) {}
+  /** `lastPublished`: when the state was last published (e.g. just now, as the run started). */
+  constructor(
+    private readonly publish: () => void,
+    private lastPublished = 0,
+  ) {}
 
   changed(): void {
     if (this.timer) return;
@@ -96,38 +98,66 @@ interface PreparedImage {
   tensor: Float32Array;
 }
 
+/** What one run of an evaluation works with. */
+interface EvaluationRun {
+  evaluationId: string;
+  /** Aborted when the row says CANCELLED (or is gone). */
+  cancelled: AbortController;
+  watcher: { stop(): Promise<void> };
+  progress: ProgressPublisher;
+}
+
 /**
  * Runs evaluation jobs: every TEST image of the snapshot through the model in batches, each
  * image's map stored in S3 and its score in evaluation_image_result (an upsert by
  * (evaluation, image), so a run resumed after a crash redoes at most the batch in flight and
- * counts nothing twice), then the metrics from the stored maps. One runner per evaluation at a
- * time, across processes, by an advisory lock that PostgreSQL drops with a dead process.
+ * counts nothing twice), then the metrics from the stored maps. The job's lifecycle (one runner
+ * per evaluation at a time, across processes, recovery, hand-back on stop) is TrackedJobs'.
  */
 export class EvaluationRunner {
-  /** Evaluations this process is running, so that stopping can hand them back first. */
-  private readonly running = new Map<string, { stopping: AbortController; done: Promise<void> }>();
+  private readonly jobs: TrackedJobs<EvaluationJobPayload, EvaluationRun, string>;
 
   constructor(
     private readonly db: Database,
     private readonly objectStore: ObjectStore,
-    private readonly jobQueue: JobQueue,
+    jobQueue: JobQueue,
     private readonly pubSub: AppPubSub,
     private readonly runner: ModelRunner,
     private readonly snapshots: SnapshotService,
     private readonly settings: EvaluationRunnerSettings,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.jobs = new TrackedJobs(db, jobQueue, logger, {
+      queue: {
+        name: EVALUATION_QUEUE,
+        concurrency: 1,
+        retryLimit: 2,
+        retryDelaySeconds: 10,
+        // A backstop only: a dead runner is found within EVALUATION_RECOVERY_INTERVAL_SECONDS by recoverAbandoned.
+        expireInSeconds: settings.jobExpireSeconds,
+      },
+      label: 'evaluation',
+      idField: 'evaluationId',
+      lockKey: (id) => `evaluation:${id}`,
+      payload: (id) => ({ evaluationId: id }),
+      idOf: (payload) => payload.evaluationId,
+      publish: (id) => this.publish(id),
+      listRunning: () => db.evaluations.listRunningIds(),
+      requeueIfRunning: (tx, id) => tx.evaluations.requeueIfRunning(id),
+      begin: (run) => this.begin(run.id),
+      work: (state, run) => this.work(state, run),
+      classify: (error, state, run) => this.classify(error, state, run),
+      requeue: (state, why) => this.requeue(state, why),
+      fail: (state, why) => this.fail(state, why),
+      end: async ({ progress, watcher }) => {
+        progress.close();
+        await watcher.stop();
+      },
+    });
+  }
 
   queueDefinition(): QueueDefinition<EvaluationJobPayload> {
-    return {
-      name: EVALUATION_QUEUE,
-      concurrency: 1,
-      retryLimit: 2,
-      retryDelaySeconds: 10,
-      // A backstop only: a dead runner is found within EVALUATION_RECOVERY_INTERVAL_SECONDS by recoverAbandoned.
-      expireInSeconds: this.settings.jobExpireSeconds,
-      handle: (payload, context) => this.runJob(payload, context),
-    };
+    return this.jobs.queueDefinition();
   }
 
   publish(evaluationId: string): void {
@@ -138,115 +168,59 @@ export class EvaluationRunner {
    * Queues again the evaluations marked RUNNING whose runner is gone (its process died, so
    * PostgreSQL dropped its lock). Run when workers start and periodically.
    */
-  async recoverAbandoned(): Promise<number> {
-    const running = await this.db.evaluations.listRunningIds();
-    let recovered = 0;
-    for (const id of running) {
-      if (this.running.has(id)) continue;
-      const lock = await this.jobQueue.lock(`evaluation:${id}`, 0);
-      if (!lock) continue;
-      try {
-        const requeued = await this.db.transaction(async (tx) => {
-          if (!(await tx.evaluations.requeueIfRunning(id))) return false;
-          const payload: EvaluationJobPayload = { evaluationId: id };
-          await this.jobQueue.send(EVALUATION_QUEUE, payload, tx.manager);
-          return true;
-        });
-        if (requeued) {
-          recovered += 1;
-          this.logger.warn({ evaluationId: id }, 'evaluation was left running by a process that stopped; queued again');
-          this.publish(id);
-        }
-      } finally {
-        await lock.release();
-      }
-    }
-    if (recovered > 0) this.jobQueue.wake(EVALUATION_QUEUE);
-    return recovered;
+  recoverAbandoned(): Promise<number> {
+    return this.jobs.recoverAbandoned();
   }
 
   /** Aborts this process's runs and waits until each has handed its evaluation back (QUEUED). */
-  async stop(): Promise<void> {
-    const runs = [...this.running.values()];
-    for (const run of runs) run.stopping.abort();
-    await Promise.all(runs.map((run) => run.done));
+  stop(): Promise<void> {
+    return this.jobs.stop();
   }
 
-  private async runJob(payload: EvaluationJobPayload, context: JobContext): Promise<void> {
-    const stopping = new AbortController();
-    const run = this.run(payload.evaluationId, context, stopping);
-    const done = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.running.set(payload.evaluationId, { stopping, done });
-    try {
-      await run;
-    } finally {
-      this.running.delete(payload.evaluationId);
-    }
-  }
-
-  private async run(evaluationId: string, context: JobContext, stopping: AbortController): Promise<void> {
-    const lock = await this.jobQueue.lock(`evaluation:${evaluationId}`, LOCK_WAIT_MS);
-    // Another process is running it (a duplicate delivery): that run finishes it.
-    if (!lock) return;
+  /** Watches for a cancel, then marks the row RUNNING; null (the watcher stopped) if it is cancelled, finished or gone. */
+  private async begin(evaluationId: string): Promise<EvaluationRun | null> {
     const cancelled = new AbortController();
-    const onProcessStop = (): void => stopping.abort();
-    context.signal.addEventListener('abort', onProcessStop);
-    if (context.signal.aborted) stopping.abort();
-    const progress = new ProgressPublisher(() => this.publish(evaluationId));
     const watcher = this.watchForCancellation(evaluationId, cancelled);
     try {
-      if (!(await this.db.evaluations.markRunning(evaluationId))) return;
-      progress.now();
-      try {
-        const evaluation = await this.db.evaluations.findById(evaluationId);
-        if (!evaluation) throw new EvaluationStopped();
-        const signal = AbortSignal.any([stopping.signal, cancelled.signal]);
-        // Every image of a batch in flight listens to it.
-        setMaxListeners(0, signal);
-        await this.evaluate(evaluation, signal, progress);
-      } catch (error) {
-        await this.settle(evaluationId, error, { stopping: stopping.signal.aborted, cancelled: cancelled.signal.aborted, isLastAttempt: context.isLastAttempt });
+      if (!(await this.db.evaluations.markRunning(evaluationId))) {
+        await watcher.stop();
+        return null;
       }
-    } finally {
-      context.signal.removeEventListener('abort', onProcessStop);
-      progress.close();
+    } catch (error) {
       await watcher.stop();
-      await lock.release();
+      throw error;
     }
+    // TrackedJobs publishes the RUNNING row as soon as this returns: progress events count from now.
+    return { evaluationId, cancelled, watcher, progress: new ProgressPublisher(() => this.publish(evaluationId), Date.now()) };
   }
 
-  /** What an evaluation that stopped early becomes. Throws to hand the job back to the queue. */
-  private async settle(evaluationId: string, error: unknown, state: { stopping: boolean; cancelled: boolean; isLastAttempt: boolean }): Promise<void> {
-    if (error instanceof EvaluationStopped || state.cancelled) return;
-    if (state.stopping || error instanceof EngineClosedError || error instanceof JobInterruptedError) {
-      await this.requeue(evaluationId);
-      throw new JobInterruptedError();
-    }
-    if (error instanceof EvaluationFailure) {
-      await this.fail(evaluationId, error.message);
-      return;
-    }
-    this.logger.error({ err: error, evaluationId }, 'evaluation failed unexpectedly');
-    if (state.isLastAttempt) {
-      await this.fail(evaluationId, `the evaluation failed: ${describe(error)}`);
-      return;
-    }
-    await this.requeue(evaluationId).catch(() => undefined);
-    throw error;
+  private async work({ evaluationId, cancelled, progress }: EvaluationRun, run: TrackedRun): Promise<void> {
+    const evaluation = await this.db.evaluations.findById(evaluationId);
+    if (!evaluation) throw new EvaluationStopped();
+    const signal = AbortSignal.any([run.signal, cancelled.signal]);
+    // Every image of a batch in flight listens to it.
+    setMaxListeners(0, signal);
+    await this.evaluate(evaluation, signal, progress);
   }
 
-  private async requeue(evaluationId: string): Promise<void> {
+  /** What an evaluation that stopped early becomes. */
+  private classify(error: unknown, { cancelled }: EvaluationRun, run: TrackedRun): WorkErrorMeaning<string> | null {
+    if (error instanceof EvaluationStopped || cancelled.signal.aborted) return { kind: 'stopped' };
+    if (run.signal.aborted || error instanceof EngineClosedError || error instanceof JobInterruptedError) return { kind: 'interrupted' };
+    if (error instanceof EvaluationFailure) return { kind: 'failed', reason: error.message };
+    return null;
+  }
+
+  private async requeue({ evaluationId }: EvaluationRun, why: RequeueCause): Promise<void> {
+    if (why.cause === 'error') this.logger.error({ err: why.error, evaluationId }, 'evaluation failed unexpectedly');
     await this.db.evaluations.requeueIfRunning(evaluationId);
-    this.publish(evaluationId);
   }
 
-  private async fail(evaluationId: string, message: string): Promise<void> {
+  private async fail({ evaluationId }: EvaluationRun, why: FailureCause<string>): Promise<void> {
+    if (why.cause === 'error') this.logger.error({ err: why.error, evaluationId }, 'evaluation failed unexpectedly');
+    const message = why.cause === 'failed' ? why.reason : `the evaluation failed: ${describe(why.error)}`;
     this.logger.warn({ evaluationId, reason: message }, 'evaluation failed');
     await this.db.evaluations.failIfRunning(evaluationId, message);
-    this.publish(evaluationId);
   }
 
   /**

@@ -67,14 +67,19 @@ export class OrphanSweepService {
     }
   }
 
+  /**
+   * Image uploads that expired more than graceSeconds ago, in batches until none is left. Not
+   * PresignedUploads.sweepExpired() (one batch, no grace), which model and inspection uploads use.
+   */
   private async removeExpiredUploads(): Promise<number> {
     let removed = 0;
     for (;;) {
-      const ids = await this.db.imageUploads.listExpiredIds(this.options.graceSeconds, BATCH);
+      const expired = await this.db.imageUploads.listExpired(BATCH, this.options.graceSeconds);
+      const ids = expired.map((upload) => upload.id);
       if (ids.length === 0) return removed;
       // Objects first: if that fails, the rows stay and the next sweep tries again.
       await this.objectStore.delete(ids.flatMap((id) => [objectKeys.upload(id, 'file'), objectKeys.upload(id, 'mask')]));
-      await this.db.imageUploads.deleteMany(ids);
+      await this.db.imageUploads.delete(ids);
       removed += ids.length;
       if (ids.length < BATCH) return removed;
     }

@@ -137,7 +137,7 @@ test('the same bytes stored by someone else between lookup and insert: a duplica
         await services.ingest.ingest(competitor);
       },
       beforeInsert: async (tx) => {
-        expect(await tx.imageUploads.claim(uploadId)).toBe(true);
+        expect(await tx.imageUploads.claim([uploadId])).toEqual([uploadId]);
       },
     }),
   );

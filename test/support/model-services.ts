@@ -35,9 +35,9 @@ export async function createModelServices(env: Record<string, string> = {}): Pro
   const datasets = await createDatasetServices({ ...TEST_ENV, ...env });
   const config = loadConfig({ ...TEST_ENV, ...env });
   const logger = pino({ level: 'silent' });
-  const { dataSource, db, objectStore, pubSub, jobQueue } = datasets;
-  const inspection = new InspectionDomain({ config, dataSource, db, objectStore, pubSub, datasets, logger });
-  const evaluation = await EvaluationDomain.create({ config, dataSource, db, objectStore, pubSub, jobQueue, datasets, inspection, logger });
+  const { db, objectStore, pubSub, jobQueue } = datasets;
+  const inspection = new InspectionDomain({ config, db, objectStore, pubSub, datasets, logger });
+  const evaluation = await EvaluationDomain.create({ config, db, objectStore, pubSub, jobQueue, datasets, inspection, logger });
   return {
     ...datasets,
     inspection,

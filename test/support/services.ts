@@ -37,7 +37,7 @@ export async function createDatasetServices(env: Record<string, string> = {}): P
   const jobQueue = await JobQueue.start({ databaseUrl, logger, pollingIntervalSeconds: 0.5, poolSize: 2 });
   const db = new Database(dataSource);
   const pubSub: AppPubSub = createPubSub<Topics>();
-  const domain = await DatasetDomain.create({ config: loadConfig(env), dataSource, db, objectStore, pubSub, jobQueue, logger });
+  const domain = await DatasetDomain.create({ config: loadConfig(env), db, objectStore, pubSub, jobQueue, logger });
   const { images, ingest, datasets, categories, snapshots, uploads, imports, orphanSweep } = domain;
   return {
     dataSource,

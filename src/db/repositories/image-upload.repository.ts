@@ -2,9 +2,11 @@ import type { EntityManager, Repository } from 'typeorm';
 import { ImageUploadEntity } from '../entities/image-upload.entity';
 import { queryRows } from '../sql';
 
-export type NewImageUpload = Omit<ImageUploadEntity, 'category' | 'createdAt'>;
-
-/** The SQL of the image_upload table: pending presigned uploads of dataset images. */
+/**
+ * The SQL of the image_upload table: pending presigned uploads of dataset images. The methods
+ * are those PresignedUploads (src/services/presigned-upload.service.ts) works with, and what
+ * category deletion and the orphan sweep need.
+ */
 export class ImageUploadRepository {
   private readonly repository: Repository<ImageUploadEntity>;
 
@@ -12,7 +14,7 @@ export class ImageUploadRepository {
     this.repository = manager.getRepository(ImageUploadEntity);
   }
 
-  async insert(uploads: readonly NewImageUpload[]): Promise<void> {
+  async insert(uploads: ReadonlyArray<Omit<ImageUploadEntity, 'createdAt'>>): Promise<void> {
     await this.repository.insert([...uploads]);
   }
 
@@ -21,20 +23,18 @@ export class ImageUploadRepository {
   }
 
   /**
-   * Removes the row of an upload being confirmed; false if it was gone already. Claiming it in
-   * the transaction that inserts its image makes a second, concurrent confirm of it find nothing.
+   * Removes the rows of uploads being consumed; returns the ids that were still there. Claiming
+   * them in the transaction that inserts their images makes a second, concurrent confirm of them
+   * find nothing.
    */
-  async claim(id: string): Promise<boolean> {
-    const claimed = await queryRows<{ id: string }>(this.manager, 'DELETE FROM image_upload WHERE id = $1 RETURNING id', [id]);
-    return claimed.length > 0;
+  async claim(ids: readonly string[]): Promise<string[]> {
+    const sql = 'DELETE FROM image_upload WHERE id = ANY($1::uuid[]) RETURNING id';
+    const rows = await queryRows<{ id: string }>(this.manager, sql, [[...ids]]);
+    return rows.map((row) => row.id);
   }
 
-  async delete(id: string): Promise<void> {
-    await this.repository.delete({ id });
-  }
-
-  async deleteMany(ids: readonly string[]): Promise<void> {
-    await this.manager.query('DELETE FROM image_upload WHERE id = ANY($1::uuid[])', [[...ids]]);
+  async delete(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.repository.delete([...ids]);
   }
 
   /** Removes the pending uploads of the categories; returns their ids. */
@@ -45,12 +45,13 @@ export class ImageUploadRepository {
     return rows.map((row) => row.id);
   }
 
-  /** Ids of uploads that expired more than `graceSeconds` ago, the oldest first, at most `limit`. */
-  async listExpiredIds(graceSeconds: number, limit: number): Promise<string[]> {
-    const rows = await this.manager.query<Array<{ id: string }>>(
-      `SELECT id FROM image_upload WHERE expires_at < now() - make_interval(secs => $1) ORDER BY expires_at LIMIT ${Number(limit)}`,
-      [graceSeconds],
-    );
-    return rows.map((row) => row.id);
+  /** Uploads that expired more than `graceSeconds` ago, the oldest first, at most `limit`. */
+  listExpired(limit: number, graceSeconds = 0): Promise<ImageUploadEntity[]> {
+    return this.repository
+      .createQueryBuilder('upload')
+      .where('upload.expiresAt < now() - make_interval(secs => :graceSeconds)', { graceSeconds })
+      .orderBy('upload.expiresAt')
+      .limit(limit)
+      .getMany();
   }
 }
