@@ -26,7 +26,16 @@
  * the medians of the pairs and of the summed rounds.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,7 +74,8 @@ function parseOptions(argv: readonly string[]): Options {
   const workers = Number(value('--workers') ?? 1);
   if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a positive integer');
   const models = (value('--models') ?? 'demo,full').split(',');
-  if (!models.every((model): model is 'demo' | 'full' => model === 'demo' || model === 'full')) throw new Error('--models takes demo, full or demo,full');
+  if (!models.every((model): model is 'demo' | 'full' => model === 'demo' || model === 'full'))
+    throw new Error('--models takes demo, full or demo,full');
   return {
     models,
     demo: path.resolve(value('--demo') ?? path.join(PROJECT_ROOT, 'models', 'demo', 'model.onnx')),
@@ -79,7 +89,9 @@ function parseOptions(argv: readonly string[]): Options {
 function findFullModel(): string | null {
   const directory = path.join(PROJECT_ROOT, 'models');
   if (!existsSync(directory)) return null;
-  const found = (readdirSync(directory, { recursive: true, encoding: 'utf8' }) as string[]).filter((entry) => entry.endsWith('.full.onnx')).sort();
+  const found = (readdirSync(directory, { recursive: true, encoding: 'utf8' }) as string[])
+    .filter((entry) => entry.endsWith('.full.onnx'))
+    .sort();
   return found[0] ? path.join(directory, found[0]) : null;
 }
 
@@ -91,7 +103,9 @@ async function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -106,7 +120,11 @@ interface InfrastructureInfo {
 }
 
 async function runInfrastructure(directory: string): Promise<void> {
-  const postgres = await startEmbeddedPostgres({ dataDir: path.join(directory, 'postgres'), port: await freePort(), persistent: false });
+  const postgres = await startEmbeddedPostgres({
+    dataDir: path.join(directory, 'postgres'),
+    port: await freePort(),
+    persistent: false,
+  });
   await postgres.createDatabaseIfMissing('bench');
   const s3 = await startEmbeddedS3({ dataDir: path.join(directory, 's3'), port: await freePort(), buckets: [BUCKET] });
   const info: InfrastructureInfo = {
@@ -206,13 +224,22 @@ class Client {
 }
 
 async function put(url: string, headers: Array<{ name: string; value: string }>, body: Buffer): Promise<void> {
-  const response = await fetch(url, { method: 'PUT', headers: Object.fromEntries(headers.map((header) => [header.name, header.value])), body });
+  const response = await fetch(url, {
+    method: 'PUT',
+    headers: Object.fromEntries(headers.map((header) => [header.name, header.value])),
+    body,
+  });
   if (!response.ok) throw new Error(`PUT answered ${response.status}`);
 }
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
-async function startServer(infrastructure: InfrastructureInfo, adminKey: string, maxBatchSize: number, workers: number): Promise<Child & { url: string }> {
+async function startServer(
+  infrastructure: InfrastructureInfo,
+  adminKey: string,
+  maxBatchSize: number,
+  workers: number,
+): Promise<Child & { url: string }> {
   const env: NodeJS.ProcessEnv = {
     ...inferenceSettingsFromEnvironment(),
     PATH: process.env.PATH ?? '',
@@ -246,34 +273,70 @@ function inferenceSettingsFromEnvironment(): NodeJS.ProcessEnv {
 }
 
 /** A category with a few generated test images of the model's input size, and the model active. */
-async function prepareCategory(client: Client, label: string, modelPath: string, size: number): Promise<{ categoryId: string; imageIds: string[] }> {
-  const dataset = await client.request<{ createDataset: { id: string } }>('mutation($n: String!) { createDataset(input: { name: $n }) { id } }', { n: `bench ${label}` });
-  const category = await client.request<{ createCategory: { id: string } }>('mutation($d: ID!) { createCategory(input: { datasetId: $d, name: "bench" }) { id } }', {
-    d: dataset.createDataset.id,
-  });
+async function prepareCategory(
+  client: Client,
+  label: string,
+  modelPath: string,
+  size: number,
+): Promise<{ categoryId: string; imageIds: string[] }> {
+  const dataset = await client.request<{ createDataset: { id: string } }>(
+    'mutation($n: String!) { createDataset(input: { name: $n }) { id } }',
+    { n: `bench ${label}` },
+  );
+  const category = await client.request<{ createCategory: { id: string } }>(
+    'mutation($d: ID!) { createCategory(input: { datasetId: $d, name: "bench" }) { id } }',
+    {
+      d: dataset.createDataset.id,
+    },
+  );
   const categoryId = category.createCategory.id;
   const directory = mkdtempSync(path.join(os.tmpdir(), 'bench-images-'));
   const imageIds: string[] = [];
   try {
-    const summary = await writeMvtecCategory({ outDir: directory, category: 'bench', seed: 11, size, trainCount: 0, testGoodCount: 8, testDefectCount: 0 });
+    const summary = await writeMvtecCategory({
+      outDir: directory,
+      category: 'bench',
+      seed: 11,
+      size,
+      trainCount: 0,
+      testGoodCount: 8,
+      testDefectCount: 0,
+    });
     for (const file of summary.files) {
       const bytes = readFileSync(path.join(summary.categoryDir, file.imagePath));
-      const targets = await client.request<{ requestImageUploads: Array<{ uploadId: string; url: string; headers: Array<{ name: string; value: string }> }> }>(
+      const targets = await client.request<{
+        requestImageUploads: Array<{ uploadId: string; url: string; headers: Array<{ name: string; value: string }> }>;
+      }>(
         'mutation($input: RequestImageUploadsInput!) { requestImageUploads(input: $input) { uploadId url headers { name value } } }',
-        { input: { categoryId, split: 'TEST', files: [{ filename: 'x.png', contentType: 'image/png', byteSize: bytes.length, sha256: sha256(bytes) }] } },
+        {
+          input: {
+            categoryId,
+            split: 'TEST',
+            files: [{ filename: 'x.png', contentType: 'image/png', byteSize: bytes.length, sha256: sha256(bytes) }],
+          },
+        },
       );
-      const target = targets.requestImageUploads[0] as { uploadId: string; url: string; headers: Array<{ name: string; value: string }> };
+      const target = targets.requestImageUploads[0] as {
+        uploadId: string;
+        url: string;
+        headers: Array<{ name: string; value: string }>;
+      };
       await put(target.url, target.headers, bytes);
-      const confirmed = await client.request<{ confirmImageUploads: { images: Array<{ id: string }> } }>('mutation($ids: [ID!]!) { confirmImageUploads(uploadIds: $ids) { images { id } } }', {
-        ids: [target.uploadId],
-      });
+      const confirmed = await client.request<{ confirmImageUploads: { images: Array<{ id: string }> } }>(
+        'mutation($ids: [ID!]!) { confirmImageUploads(uploadIds: $ids) { images { id } } }',
+        {
+          ids: [target.uploadId],
+        },
+      );
       imageIds.push((confirmed.confirmImageUploads.images[0] as { id: string }).id);
     }
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
   const modelBytes = readFileSync(modelPath);
-  const upload = await client.request<{ requestModelUpload: { uploadId: string; url: string; headers: Array<{ name: string; value: string }> } }>(
+  const upload = await client.request<{
+    requestModelUpload: { uploadId: string; url: string; headers: Array<{ name: string; value: string }> };
+  }>(
     'mutation($input: RequestModelUploadInput!) { requestModelUpload(input: $input) { uploadId url headers { name value } } }',
     { input: { byteSize: modelBytes.length, sha256: sha256(modelBytes) } },
   );
@@ -282,17 +345,35 @@ async function prepareCategory(client: Client, label: string, modelPath: string,
     'mutation($input: RegisterModelInput!) { registerModel(input: $input) { id status failureReason } }',
     { input: { categoryId, name: label, uploadId: upload.requestModelUpload.uploadId } },
   );
-  if (model.registerModel.status !== 'READY') throw new Error(`the ${label} model did not validate: ${model.registerModel.failureReason}`);
+  if (model.registerModel.status !== 'READY')
+    throw new Error(`the ${label} model did not validate: ${model.registerModel.failureReason}`);
   await client.request('mutation($id: ID!) { activateModel(id: $id) { id } }', { id: model.registerModel.id });
   return { categoryId, imageIds };
 }
 
-const INSPECT = 'mutation($c: ID!, $i: ID!) { inspect(input: { categoryId: $c, imageId: $i }) { id score latencyMs anomalyMapUrl overlayUrl maskUrl } }';
+const INSPECT =
+  'mutation($c: ID!, $i: ID!) { inspect(input: { categoryId: $c, imageId: $i }) { id score latencyMs anomalyMapUrl overlayUrl maskUrl } }';
 
 interface Measurements {
   /** outsideServiceP50: median over requests of e2e minus the server's latencyMs (HTTP, GraphQL, auth, the row insert, the client). */
-  latency: { rawP50: number; rawP99: number; e2eP50: number; e2eP99: number; serverP50: number; outsideServiceP50: number; pairs: number };
-  throughput: { rawBatchSize: number; raw: number; service: number; rounds: Array<{ raw: number; service: number }>; e2eP50: number; e2eP99: number; requests: number };
+  latency: {
+    rawP50: number;
+    rawP99: number;
+    e2eP50: number;
+    e2eP99: number;
+    serverP50: number;
+    outsideServiceP50: number;
+    pairs: number;
+  };
+  throughput: {
+    rawBatchSize: number;
+    raw: number;
+    service: number;
+    rounds: Array<{ raw: number; service: number }>;
+    e2eP50: number;
+    e2eP99: number;
+    requests: number;
+  };
   health: { p50: number; p99: number; max: number; samples: number };
 }
 
@@ -309,7 +390,10 @@ async function measure(
   let next = 0;
   const inspect = async (): Promise<{ ms: number; serverMs: number }> => {
     const started = performance.now();
-    const data = await client.request<{ inspect: { latencyMs: number } }>(INSPECT, { c: categoryId, i: imageIds[next++ % imageIds.length] });
+    const data = await client.request<{ inspect: { latencyMs: number } }>(INSPECT, {
+      c: categoryId,
+      i: imageIds[next++ % imageIds.length],
+    });
     return { ms: performance.now() - started, serverMs: data.inspect.latencyMs };
   };
   const single = raw.tensor(1);
@@ -335,7 +419,14 @@ async function measure(
   phase('throughput');
   const batch = raw.tensor(sweep.best.batchSize);
   const roundMs = (seconds * 1000) / THROUGHPUT_ROUNDS;
-  const rounds: Array<{ raw: number; service: number; rawImages: number; rawMs: number; serviceImages: number; serviceMs: number }> = [];
+  const rounds: Array<{
+    raw: number;
+    service: number;
+    rawImages: number;
+    rawMs: number;
+    serviceImages: number;
+    serviceMs: number;
+  }> = [];
   const concurrent: number[] = [];
   const health: number[] = [];
   for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
@@ -358,7 +449,14 @@ async function measure(
       }),
     );
     const serviceMs = performance.now() - serviceStarted;
-    rounds.push({ raw: (1000 * rawImages) / rawMs, service: (1000 * serviceImages) / serviceMs, rawImages, rawMs, serviceImages, serviceMs });
+    rounds.push({
+      raw: (1000 * rawImages) / rawMs,
+      service: (1000 * serviceImages) / serviceMs,
+      rawImages,
+      rawMs,
+      serviceImages,
+      serviceMs,
+    });
   }
 
   // Health under the same load, in a phase of its own: its requests cost CPU too, and would
@@ -408,11 +506,27 @@ async function measure(
       e2eP99: percentile(concurrent, 99),
       requests: concurrent.length,
     },
-    health: { p50: percentile(health, 50), p99: percentile(health, 99), max: Math.max(...health), samples: health.length },
+    health: {
+      p50: percentile(health, 50),
+      p99: percentile(health, 99),
+      max: Math.max(...health),
+      samples: health.length,
+    },
   };
 }
 
-const STAGES = ['readMs', 'decodeMs', 'queueMs', 'runMs', 'inferMs', 'renderMs', 'storeMs', 'objectsMs', 'insertMs', 'operationMs'] as const;
+const STAGES = [
+  'readMs',
+  'decodeMs',
+  'queueMs',
+  'runMs',
+  'inferMs',
+  'renderMs',
+  'storeMs',
+  'objectsMs',
+  'insertMs',
+  'operationMs',
+] as const;
 type Stage = (typeof STAGES)[number];
 
 /**
@@ -453,21 +567,39 @@ interface ModelReport {
   ratios: { latencyP50: number; throughput: number };
 }
 
-async function benchModel(label: string, modelPath: string, options: Options, infrastructure: InfrastructureInfo): Promise<ModelReport> {
+async function benchModel(
+  label: string,
+  modelPath: string,
+  options: Options,
+  infrastructure: InfrastructureInfo,
+): Promise<ModelReport> {
   const { seconds, workers } = options;
   const { metadata } = describeOnnxFile(readFileSync(modelPath));
-  process.stdout.write(`\n${label}: ${path.relative(PROJECT_ROOT, modelPath)} (input ${metadata.inputSize.join('×')})\n`);
+  process.stdout.write(
+    `\n${label}: ${path.relative(PROJECT_ROOT, modelPath)} (input ${metadata.inputSize.join('×')})\n`,
+  );
   const raw = await RawSession.create(modelPath, metadata.inputSize);
   try {
     const sweep = await sweepBatchSizes(raw, (seconds * 1000) / 3);
-    process.stdout.write(`  raw batch sizes: ${sweep.batched.map((entry) => `b=${entry.batchSize} ${entry.throughput.toFixed(1)} img/s`).join(', ')}\n`);
+    process.stdout.write(
+      `  raw batch sizes: ${sweep.batched.map((entry) => `b=${entry.batchSize} ${entry.throughput.toFixed(1)} img/s`).join(', ')}\n`,
+    );
     const adminKey = `bench-${randomBytes(24).toString('hex')}`;
     const server = await startServer(infrastructure, adminKey, sweep.best.batchSize, workers);
     try {
       const client = new Client(server.url, adminKey);
       const { categoryId, imageIds } = await prepareCategory(client, label, modelPath, Math.max(...metadata.inputSize));
       const offsets: Record<string, number> = {};
-      const measurements = await measure(raw, sweep, client, new Client(server.url, null), categoryId, imageIds, seconds, (name) => (offsets[name] = server.output().length));
+      const measurements = await measure(
+        raw,
+        sweep,
+        client,
+        new Client(server.url, null),
+        categoryId,
+        imageIds,
+        seconds,
+        (name) => (offsets[name] = server.output().length),
+      );
       const output = server.output();
       return {
         label,
@@ -480,7 +612,10 @@ async function benchModel(label: string, modelPath: string, options: Options, in
           concurrency1: stageMedians(output.slice(offsets.latency, offsets.throughput)),
           concurrency16: stageMedians(output.slice(offsets.throughput, offsets.health)),
         },
-        ratios: { latencyP50: measurements.latency.e2eP50 / measurements.latency.rawP50, throughput: measurements.throughput.service / measurements.throughput.raw },
+        ratios: {
+          latencyP50: measurements.latency.e2eP50 / measurements.latency.rawP50,
+          throughput: measurements.throughput.service / measurements.throughput.raw,
+        },
       };
     } finally {
       await server.stop();
@@ -518,14 +653,21 @@ async function main(): Promise<void> {
   }
   if (options.models.includes('full')) {
     if (options.full && existsSync(options.full)) models.push(['full-size AST-MFR', options.full]);
-    else process.stdout.write('full-size model not found (`.venv-training/bin/python bench/export_full_model.py`, or --full <onnx>); skipped\n');
+    else
+      process.stdout.write(
+        'full-size model not found (`.venv-training/bin/python bench/export_full_model.py`, or --full <onnx>); skipped\n',
+      );
   }
   if (models.length === 0) throw new Error('no model to benchmark');
 
   const directory = mkdtempSync(path.join(os.tmpdir(), 'bench-inference-'));
   // Run as root, embedded PostgreSQL drops to an unprivileged user that must reach its data dir.
   chmodSync(directory, 0o755);
-  const infrastructureProcess = await spawnAndWait([__filename, '--infrastructure', directory], { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }, /^INFRASTRUCTURE (.+)$/m);
+  const infrastructureProcess = await spawnAndWait(
+    [__filename, '--infrastructure', directory],
+    { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+    /^INFRASTRUCTURE (.+)$/m,
+  );
   const reports: ModelReport[] = [];
   try {
     const infrastructure = JSON.parse(infrastructureProcess.match[1] as string) as InfrastructureInfo;
@@ -535,7 +677,12 @@ async function main(): Promise<void> {
     rmSync(directory, { recursive: true, force: true });
   }
 
-  const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.availableParallelism()} (load average ${loadAtStart.map((load) => load.toFixed(2)).join(' ')} at the start, ${os.loadavg().map((load) => load.toFixed(2)).join(' ')} at the end), Node ${process.version}, onnxruntime-node ${ort.env.versions.common}; service INFERENCE_WORKERS=${options.workers}${Object.entries(
+  const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.availableParallelism()} (load average ${loadAtStart.map((load) => load.toFixed(2)).join(' ')} at the start, ${os
+    .loadavg()
+    .map((load) => load.toFixed(2))
+    .join(
+      ' ',
+    )} at the end), Node ${process.version}, onnxruntime-node ${ort.env.versions.common}; service INFERENCE_WORKERS=${options.workers}${Object.entries(
     inferenceSettingsFromEnvironment(),
   )
     .map(([name, value]) => `, ${name}=${value}`)
@@ -553,7 +700,10 @@ async function main(): Promise<void> {
     );
   }
   mkdirSync(path.dirname(options.json), { recursive: true });
-  writeFileSync(options.json, `${JSON.stringify({ machine, date: new Date().toISOString(), seconds: options.seconds, workers: options.workers, reports }, null, 2)}\n`);
+  writeFileSync(
+    options.json,
+    `${JSON.stringify({ machine, date: new Date().toISOString(), seconds: options.seconds, workers: options.workers, reports }, null, 2)}\n`,
+  );
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), options.json)}\n`);
 }
 

@@ -34,7 +34,8 @@ function parseOptions(argv: readonly string[]): Options {
     const index = argv.indexOf(flag);
     if (index < 0) return fallback;
     const parsed = Number(argv[index + 1]);
-    if (!Number.isInteger(parsed) || parsed < 10) throw new Error(`${flag} needs an integer >= 10, got "${argv[index + 1] ?? ''}"`);
+    if (!Number.isInteger(parsed) || parsed < 10)
+      throw new Error(`${flag} needs an integer >= 10, got "${argv[index + 1] ?? ''}"`);
     return parsed;
   };
   return { images: value('--images', 500), size: value('--size', 256) };
@@ -79,7 +80,11 @@ class Client {
 }
 
 async function startServer(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'main.js')], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'main.js')], {
+    cwd: PROJECT_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = await new Promise<string>((resolveUrl, reject) => {
@@ -106,7 +111,11 @@ function seconds(startedNs: bigint): number {
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
-async function uploadAll(client: Client, categoryId: string, samples: Sample[]): Promise<{ total: number; confirm: number; created: number }> {
+async function uploadAll(
+  client: Client,
+  categoryId: string,
+  samples: Sample[],
+): Promise<{ total: number; confirm: number; created: number }> {
   const groups = new Map<string, Sample[]>();
   for (const sample of samples) {
     const key = `${sample.split}/${sample.defectType ?? ''}`;
@@ -119,14 +128,27 @@ async function uploadAll(client: Client, categoryId: string, samples: Sample[]):
     for (let start = 0; start < group.length; start += BATCH) {
       const batch = group.slice(start, start + BATCH);
       const first = batch[0] as Sample;
-      const requested = await client.data<{ requestImageUploads: Array<{ uploadId: string; url: string; maskUrl: string | null; headers: Array<{ name: string; value: string }> }> }>(
+      const requested = await client.data<{
+        requestImageUploads: Array<{
+          uploadId: string;
+          url: string;
+          maskUrl: string | null;
+          headers: Array<{ name: string; value: string }>;
+        }>;
+      }>(
         `mutation($input: RequestImageUploadsInput!) { requestImageUploads(input: $input) { uploadId url maskUrl headers { name value } } }`,
         {
           input: {
             categoryId,
             split: first.split,
             defectType: first.defectType,
-            files: batch.map((sample) => ({ filename: sample.filename, contentType: 'image/png', byteSize: sample.bytes.length, sha256: sha256(sample.bytes), withMask: sample.mask !== null })),
+            files: batch.map((sample) => ({
+              filename: sample.filename,
+              contentType: 'image/png',
+              byteSize: sample.bytes.length,
+              sha256: sha256(sample.bytes),
+              withMask: sample.mask !== null,
+            })),
           },
         },
       );
@@ -141,26 +163,41 @@ async function uploadAll(client: Client, categoryId: string, samples: Sample[]):
         if (sample.mask && target.maskUrl) await put(target.maskUrl, sample.mask);
       });
       const confirmStarted = process.hrtime.bigint();
-      const confirmed = await client.data<{ confirmImageUploads: { images: Array<{ id: string }>; refused: Array<{ code: string }> } }>(
-        'mutation($ids: [ID!]!) { confirmImageUploads(uploadIds: $ids) { images { id } refused { code } } }',
-        { ids: requested.requestImageUploads.map((target) => target.uploadId) },
-      );
+      const confirmed = await client.data<{
+        confirmImageUploads: { images: Array<{ id: string }>; refused: Array<{ code: string }> };
+      }>('mutation($ids: [ID!]!) { confirmImageUploads(uploadIds: $ids) { images { id } refused { code } } }', {
+        ids: requested.requestImageUploads.map((target) => target.uploadId),
+      });
       confirmSeconds += seconds(confirmStarted);
-      if (confirmed.confirmImageUploads.refused.length) throw new Error(`uploads refused: ${JSON.stringify(confirmed.confirmImageUploads.refused)}`);
+      if (confirmed.confirmImageUploads.refused.length)
+        throw new Error(`uploads refused: ${JSON.stringify(confirmed.confirmImageUploads.refused)}`);
       created += confirmed.confirmImageUploads.images.length;
     }
   }
   return { total: seconds(started), confirm: confirmSeconds, created };
 }
 
-async function importAndWait(client: Client, input: Record<string, unknown>): Promise<{ wall: number; running: number; imported: number }> {
+async function importAndWait(
+  client: Client,
+  input: Record<string, unknown>,
+): Promise<{ wall: number; running: number; imported: number }> {
   const started = process.hrtime.bigint();
-  const job = await client.data<{ importMvtecDataset: { id: string } }>('mutation($input: ImportMvtecDatasetInput!) { importMvtecDataset(input: $input) { id } }', { input });
+  const job = await client.data<{ importMvtecDataset: { id: string } }>(
+    'mutation($input: ImportMvtecDatasetInput!) { importMvtecDataset(input: $input) { id } }',
+    { input },
+  );
   for (;;) {
-    const state = await client.data<{ importJob: { status: string; imported: number; errorCount: number; startedAt: string | null; finishedAt: string | null } }>(
-      'query($id: ID!) { importJob(id: $id) { status imported errorCount startedAt finishedAt } }',
-      { id: job.importMvtecDataset.id },
-    );
+    const state = await client.data<{
+      importJob: {
+        status: string;
+        imported: number;
+        errorCount: number;
+        startedAt: string | null;
+        finishedAt: string | null;
+      };
+    }>('query($id: ID!) { importJob(id: $id) { status imported errorCount startedAt finishedAt } }', {
+      id: job.importMvtecDataset.id,
+    });
     const { status, imported, errorCount, startedAt, finishedAt } = state.importJob;
     if (status === 'SUCCEEDED' || status === 'FAILED') {
       if (status === 'FAILED' || errorCount > 0) throw new Error(`import ${status} with ${errorCount} problems`);
@@ -179,8 +216,18 @@ async function main(): Promise<void> {
   const testGoodCount = Math.round(options.images * 0.1);
   const testDefectCount = Math.max(1, Math.round((options.images - trainCount - testGoodCount) / 5));
 
-  process.stdout.write(`generating ${trainCount + testGoodCount + 5 * testDefectCount} images of ${options.size}² ...\n`);
-  const summary = await writeMvtecCategory({ outDir: join(tmp, 'data'), category: 'weave', seed: 2024, size: options.size, trainCount, testGoodCount, testDefectCount });
+  process.stdout.write(
+    `generating ${trainCount + testGoodCount + 5 * testDefectCount} images of ${options.size}² ...\n`,
+  );
+  const summary = await writeMvtecCategory({
+    outDir: join(tmp, 'data'),
+    category: 'weave',
+    seed: 2024,
+    size: options.size,
+    trainCount,
+    testGoodCount,
+    testDefectCount,
+  });
   const samples: Sample[] = await Promise.all(
     summary.files.map(async (file) => ({
       split: file.split === 'train' ? ('TRAIN' as const) : ('TEST' as const),
@@ -194,7 +241,11 @@ async function main(): Promise<void> {
   const objectCount = samples.length + samples.filter((sample) => sample.mask).length;
   const megabytes = samples.reduce((sum, sample) => sum + sample.bytes.length + (sample.mask?.length ?? 0), 0) / 1e6;
 
-  const postgres = await startEmbeddedPostgres({ dataDir: join(tmp, 'postgres'), port: await freePort(), persistent: false });
+  const postgres = await startEmbeddedPostgres({
+    dataDir: join(tmp, 'postgres'),
+    port: await freePort(),
+    persistent: false,
+  });
   const s3 = await startEmbeddedS3({ dataDir: join(tmp, 's3'), port: await freePort(), buckets: [] });
   let server: ChildProcess | undefined;
   try {
@@ -214,7 +265,8 @@ async function main(): Promise<void> {
     // The raw uploads double as the MVTec folder the S3-prefix import reads.
     await mapConcurrently(samples, CONCURRENCY, async (sample) => {
       await store.put(`incoming/weave/${sample.filename}`, sample.bytes, 'image/png');
-      if (sample.mask && sample.maskPath) await store.put(`incoming/weave/${sample.maskPath}`, sample.mask, 'image/png');
+      if (sample.mask && sample.maskPath)
+        await store.put(`incoming/weave/${sample.maskPath}`, sample.mask, 'image/png');
     });
     const rawSeconds = seconds(rawStarted);
     store.destroy();
@@ -239,20 +291,33 @@ async function main(): Promise<void> {
     server = started.child;
     const client = new Client(started.url, adminKey);
     const category = async (name: string): Promise<{ datasetId: string; categoryId: string }> => {
-      const dataset = await client.data<{ createDataset: { id: string } }>('mutation($input: CreateDatasetInput!) { createDataset(input: $input) { id } }', { input: { name } });
-      const created = await client.data<{ createCategory: { id: string } }>('mutation($input: CreateCategoryInput!) { createCategory(input: $input) { id } }', {
-        input: { datasetId: dataset.createDataset.id, name: 'weave' },
-      });
+      const dataset = await client.data<{ createDataset: { id: string } }>(
+        'mutation($input: CreateDatasetInput!) { createDataset(input: $input) { id } }',
+        { input: { name } },
+      );
+      const created = await client.data<{ createCategory: { id: string } }>(
+        'mutation($input: CreateCategoryInput!) { createCategory(input: $input) { id } }',
+        {
+          input: { datasetId: dataset.createDataset.id, name: 'weave' },
+        },
+      );
       return { datasetId: dataset.createDataset.id, categoryId: created.createCategory.id };
     };
 
     const uploadTarget = await category('uploaded');
     const upload = await uploadAll(client, uploadTarget.categoryId, samples);
-    const localImport = await importAndWait(client, { datasetId: (await category('imported from disk')).datasetId, source: { localPath: join(tmp, 'data') } });
-    const s3Import = await importAndWait(client, { datasetId: (await category('imported from S3')).datasetId, source: { s3Prefix: 'incoming' } });
+    const localImport = await importAndWait(client, {
+      datasetId: (await category('imported from disk')).datasetId,
+      source: { localPath: join(tmp, 'data') },
+    });
+    const s3Import = await importAndWait(client, {
+      datasetId: (await category('imported from S3')).datasetId,
+      source: { s3Prefix: 'incoming' },
+    });
 
     const rate = (count: number, duration: number): string => (count / duration).toFixed(1).padStart(8);
-    const ratio = (count: number, duration: number): string => `${((count / duration / (samples.length / rawSeconds)) * 100).toFixed(0)}%`.padStart(6);
+    const ratio = (count: number, duration: number): string =>
+      `${((count / duration / (samples.length / rawSeconds)) * 100).toFixed(0)}%`.padStart(6);
     const rows: Array<[string, number, number]> = [
       ['raw S3 PutObject (image + mask objects)', samples.length, rawSeconds],
       ['upload end to end (request, PUT, confirm)', upload.created, upload.total],
@@ -265,7 +330,12 @@ async function main(): Promise<void> {
       `\n${samples.length} images (${objectCount} objects with masks, ${megabytes.toFixed(1)} MB), ${options.size}², ` +
         `client concurrency ${CONCURRENCY}, embedded PostgreSQL, s3rver\n\n` +
         `${'path'.padEnd(46)}${'images/s'.padStart(8)}${'seconds'.padStart(10)}${'vs raw'.padStart(8)}\n` +
-        rows.map(([name, count, duration]) => `${name.padEnd(46)}${rate(count, duration)}${duration.toFixed(2).padStart(10)}  ${ratio(count, duration)}`).join('\n') +
+        rows
+          .map(
+            ([name, count, duration]) =>
+              `${name.padEnd(46)}${rate(count, duration)}${duration.toFixed(2).padStart(10)}  ${ratio(count, duration)}`,
+          )
+          .join('\n') +
         '\n',
     );
   } finally {

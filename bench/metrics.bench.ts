@@ -112,7 +112,7 @@ function generateDataset(count: number, seed: number): Dataset {
           nearest = Math.min(nearest, u * u + v * v);
         }
         const inside = nearest <= 1;
-        const lift = inside ? 0.45 : nearest < 4 ? 0.25 * (4 - nearest) / 3 : 0;
+        const lift = inside ? 0.45 : nearest < 4 ? (0.25 * (4 - nearest)) / 3 : 0;
         mapData[base + y * WIDTH + x] = top * (1 - fy) + bottom * fy + 0.3 * random() + lift * (0.4 + random());
         if (inside) maskData[base + y * WIDTH + x] = 255;
       }
@@ -176,7 +176,20 @@ function main(): void {
   const sizes = parseSizes(argv);
   if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error('the reference reads little-endian files');
   const timing: string[][] = [
-    ['images', 'Mpx', 'TS s', 'TS CPU s', 'numpy s', 'numpy CPU s', 'speed-up', 'speed-up CPU', 'data MiB', 'TS extra MiB', 'TS peak RSS MiB', 'numpy peak RSS MiB'],
+    [
+      'images',
+      'Mpx',
+      'TS s',
+      'TS CPU s',
+      'numpy s',
+      'numpy CPU s',
+      'speed-up',
+      'speed-up CPU',
+      'data MiB',
+      'TS extra MiB',
+      'TS peak RSS MiB',
+      'numpy peak RSS MiB',
+    ],
   ];
   const values: string[][] = [
     ['images', 'TS AUROC', 'numpy AUROC', '|Δ|', `TS AUPRO@${PRO_LIMIT}`, 'numpy AUPRO', '|Δ|'],

@@ -54,7 +54,15 @@ async function timePresigns(count: number, presign: (key: string) => Promise<str
 async function cpuPerPut(client: S3Client, count: number, body: Buffer): Promise<number> {
   const before = process.cpuUsage();
   for (let i = 0; i < count; i++) {
-    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `puts/${i % 50}`, Body: body, ContentType: 'image/png', ContentLength: body.length }));
+    await client.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: `puts/${i % 50}`,
+        Body: body,
+        ContentType: 'image/png',
+        ContentLength: body.length,
+      }),
+    );
   }
   const used = process.cpuUsage(before);
   return (used.user + used.system) / 1000 / count;
@@ -72,8 +80,16 @@ async function main(): Promise<void> {
   try {
     const s3 = JSON.parse(s3Process.match[1] as string) as S3Info;
     const credentials = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
-    const store = new ObjectStore({ endpoint: s3.endpoint, region: 'us-east-1', bucket: BUCKET, forcePathStyle: true, credentials, defaultUrlExpirySeconds: 3600 });
-    const client = (cacheMiddleware: boolean): S3Client => new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials, cacheMiddleware });
+    const store = new ObjectStore({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      bucket: BUCKET,
+      forcePathStyle: true,
+      credentials,
+      defaultUrlExpirySeconds: 3600,
+    });
+    const client = (cacheMiddleware: boolean): S3Client =>
+      new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials, cacheMiddleware });
     const cached = client(true);
     const uncached = client(false);
     const body = randomBytes(BODY_BYTES);
@@ -83,7 +99,12 @@ async function main(): Promise<void> {
     await cpuPerPut(cached, 20, body);
     await cpuPerPut(uncached, 20, body);
 
-    const samples = { direct: [] as number[], sdk: [] as number[], cachedPut: [] as number[], uncachedPut: [] as number[] };
+    const samples = {
+      direct: [] as number[],
+      sdk: [] as number[],
+      cachedPut: [] as number[],
+      uncachedPut: [] as number[],
+    };
     for (let round = 0; round < rounds; round++) {
       samples.sdk.push(await timePresigns(count, (key) => store.presignGetWithSdk(key, { contentType: 'image/png' })));
       samples.direct.push(await timePresigns(count, (key) => store.presignGet(key, { contentType: 'image/png' })));
@@ -98,7 +119,10 @@ async function main(): Promise<void> {
     const line = (label: string, baseline: number, faster: number, unit: string): string =>
       `${label}: ${faster.toFixed(3)} against ${baseline.toFixed(3)} ${unit} (baseline ÷ new ${(baseline / faster).toFixed(2)}×)`;
     process.stdout.write(
-      `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.availableParallelism()}, load average ${os.loadavg().map((load) => load.toFixed(2)).join(' ')}, Node ${process.version}; ` +
+      `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.availableParallelism()}, load average ${os
+        .loadavg()
+        .map((load) => load.toFixed(2))
+        .join(' ')}, Node ${process.version}; ` +
         `medians of ${rounds} interleaved rounds\n` +
         `${line('presigned GET, presignGet against getSignedUrl', median(samples.sdk), median(samples.direct), 'ms per URL')}\n` +
         `${line(`${BODY_BYTES / 1000} kB PUT to s3rver, cacheMiddleware on against off`, median(samples.uncachedPut), median(samples.cachedPut), 'ms of client CPU per PUT')}\n`,

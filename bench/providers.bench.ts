@@ -53,15 +53,27 @@ function parseOptions(argv: readonly string[]): Options {
   };
   const model = value('--model');
   if (!model) throw new Error('--model <onnx file> is required');
-  const list = (text: string): string[] => text.split(',').map((item) => item.trim()).filter(Boolean);
+  const list = (text: string): string[] =>
+    text
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
   const batches = list(value('--batches') ?? '1,16').map(Number);
-  if (batches.some((size) => !Number.isInteger(size) || size < 1)) throw new Error('--batches takes positive integers, e.g. 1,16');
+  if (batches.some((size) => !Number.isInteger(size) || size < 1))
+    throw new Error('--batches takes positive integers, e.g. 1,16');
   const runs = Number(value('--runs') ?? '10');
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a positive integer');
-  return { model, providers: list(value('--providers') ?? 'webgpu,cpu'), batches, runs, json: value('--json') ?? path.join('bench', 'out', 'providers.json') };
+  return {
+    model,
+    providers: list(value('--providers') ?? 'webgpu,cpu'),
+    batches,
+    runs,
+    json: value('--json') ?? path.join('bench', 'out', 'providers.json'),
+  };
 }
 
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error)).split('\n')[0]?.slice(0, 500) ?? '';
+const describe = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).split('\n')[0]?.slice(0, 500) ?? '';
 
 /** The model's image input as [channels, height, width] (the batch dimension is dynamic). */
 function imageShape(session: ort.InferenceSession): [number, number, number] {
@@ -105,11 +117,18 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
-async function measureProvider(options: Options, provider: string, reference: Map<number, Float32Array>): Promise<ProviderResult> {
+async function measureProvider(
+  options: Options,
+  provider: string,
+  reference: Map<number, Float32Array>,
+): Promise<ProviderResult> {
   const opened = performance.now();
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(options.model, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+    session = await ort.InferenceSession.create(options.model, {
+      executionProviders: [provider],
+      graphOptimizationLevel: 'all',
+    });
   } catch (error) {
     return { provider, error: describe(error), batches: [] };
   }
@@ -118,7 +137,9 @@ async function measureProvider(options: Options, provider: string, reference: Ma
     const shape = imageShape(session);
     for (const batchSize of options.batches) {
       try {
-        const feeds = { [session.inputNames[0] as string]: new ort.Tensor('float32', input(batchSize, shape), [batchSize, ...shape]) };
+        const feeds = {
+          [session.inputNames[0] as string]: new ort.Tensor('float32', input(batchSize, shape), [batchSize, ...shape]),
+        };
         // Two warm-up runs: the first compiles kernels (and, on a GPU, uploads the weights).
         const first = flatten(await session.run(feeds));
         await session.run(feeds);
@@ -159,7 +180,11 @@ function table(results: ProviderResult[]): string {
             : `| ${result.provider} | ${batch.batchSize} | ${batch.p50Ms?.toFixed(1)} | ${batch.minMs?.toFixed(1)} | ${batch.imagesPerSecond?.toFixed(2)} | ${batch.maxAbsDiffToReference?.toExponential(1) ?? 'reference'} |`,
         ),
   );
-  return ['| provider | batch | run p50 (ms) | run min (ms) | img/s | max abs diff to the first provider |', '|---|---|---|---|---|---|', ...rows].join('\n');
+  return [
+    '| provider | batch | run p50 (ms) | run min (ms) | img/s | max abs diff to the first provider |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -171,7 +196,9 @@ async function main(): Promise<void> {
   const report = { date: new Date().toISOString(), machine, model: options.model, runs: options.runs, results };
   mkdirSync(path.dirname(options.json), { recursive: true });
   writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`\n${machine}\nmodel ${options.model}, ${options.runs} timed runs after 2 warm-ups\n\n${table(results)}\n\nwrote ${options.json}\n`);
+  process.stdout.write(
+    `\n${machine}\nmodel ${options.model}, ${options.runs} timed runs after 2 warm-ups\n\n${table(results)}\n\nwrote ${options.json}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

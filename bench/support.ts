@@ -20,14 +20,21 @@ export interface Child {
 }
 
 /** Starts `node <args>` in the project root and resolves once its stdout matches `ready`. */
-export async function spawnAndWait(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Child & { match: RegExpExecArray }> {
+export async function spawnAndWait(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<Child & { match: RegExpExecArray }> {
   const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start:\n${output.slice(-4000)}`)), 300_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${args.join(' ')} did not start:\n${output.slice(-4000)}`)),
+      300_000,
+    );
     const onData = (): void => {
       const found = ready.exec(output);
       if (found) {

@@ -1,13 +1,13 @@
-import { MigrationInterface, QueryRunner } from "typeorm";
+import { MigrationInterface, QueryRunner } from 'typeorm';
 
 export class Foundation1795892084695 implements MigrationInterface {
-    name = 'Foundation1795892084695'
+  name = 'Foundation1795892084695';
 
-    public async up(queryRunner: QueryRunner): Promise<void> {
-        await queryRunner.query(`
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
             CREATE TYPE "public"."api_key_role" AS ENUM('ADMIN', 'LABELER', 'VIEWER')
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TABLE "api_key" (
                 "id" uuid NOT NULL DEFAULT gen_random_uuid(),
                 "name" text NOT NULL,
@@ -20,21 +20,20 @@ export class Foundation1795892084695 implements MigrationInterface {
                 CONSTRAINT "PK_b1bd840641b8acbaad89c3d8d11" PRIMARY KEY ("id")
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE UNIQUE INDEX "IDX_b227edd98d489363d65e908e60" ON "api_key" ("secret_hash")
         `);
-    }
+  }
 
-    public async down(queryRunner: QueryRunner): Promise<void> {
-        await queryRunner.query(`
+  public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_b227edd98d489363d65e908e60"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TABLE "api_key"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TYPE "public"."api_key_role"
         `);
-    }
-
+  }
 }

@@ -1,11 +1,11 @@
-import { MigrationInterface, QueryRunner } from "typeorm";
+import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /** Datasets, categories, images, snapshots, pending uploads and import jobs. image_split is shared by image and image_upload. */
 export class Datasets1795892955481 implements MigrationInterface {
-    name = 'Datasets1795892955481'
+  name = 'Datasets1795892955481';
 
-    public async up(queryRunner: QueryRunner): Promise<void> {
-        await queryRunner.query(`
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
             CREATE TABLE "dataset" (
                 "id" uuid NOT NULL DEFAULT gen_random_uuid(),
                 "name" text NOT NULL,
@@ -16,11 +16,11 @@ export class Datasets1795892955481 implements MigrationInterface {
                 CONSTRAINT "PK_36c1c67adb3d1dd69ae57f18913" PRIMARY KEY ("id")
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE UNIQUE INDEX "UQ_dataset_name_live" ON "dataset" ("name")
             WHERE "deleted_at" IS NULL
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TABLE "category" (
                 "id" uuid NOT NULL DEFAULT gen_random_uuid(),
                 "dataset_id" uuid NOT NULL,
@@ -31,17 +31,17 @@ export class Datasets1795892955481 implements MigrationInterface {
                 CONSTRAINT "PK_9c4e4a89e3674fc9f382d733f03" PRIMARY KEY ("id")
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_category_dataset" ON "category" ("dataset_id")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE UNIQUE INDEX "UQ_category_dataset_name_live" ON "category" ("dataset_id", "name")
             WHERE "deleted_at" IS NULL
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TYPE "public"."image_split" AS ENUM('TRAIN', 'TEST')
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TABLE "image" (
                 "id" uuid NOT NULL,
                 "category_id" uuid NOT NULL,
@@ -63,14 +63,14 @@ export class Datasets1795892955481 implements MigrationInterface {
                 CONSTRAINT "PK_d6db1ab4ee9ad9dbe86c64e4cc3" PRIMARY KEY ("id")
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_image_category_created" ON "image" ("category_id", "created_at", "id")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE UNIQUE INDEX "UQ_image_category_sha256_live" ON "image" ("category_id", "sha256")
             WHERE "deleted_at" IS NULL
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TABLE "image_upload" (
                 "id" uuid NOT NULL,
                 "category_id" uuid NOT NULL,
@@ -89,16 +89,16 @@ export class Datasets1795892955481 implements MigrationInterface {
                 CONSTRAINT "PK_12a28d518ce8893af8e6a9fbd17" PRIMARY KEY ("id")
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_image_upload_category" ON "image_upload" ("category_id")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_image_upload_expires" ON "image_upload" ("expires_at")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TYPE "public"."import_job_status" AS ENUM('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED')
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TABLE "import_job" (
                 "id" uuid NOT NULL DEFAULT gen_random_uuid(),
                 "dataset_id" uuid NOT NULL,
@@ -121,13 +121,13 @@ export class Datasets1795892955481 implements MigrationInterface {
                 CONSTRAINT "PK_65b4c7eccb8120972a7b8da7682" PRIMARY KEY ("id")
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_import_job_status" ON "import_job" ("status")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_import_job_dataset_created" ON "import_job" ("dataset_id", "created_at")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TABLE "snapshot" (
                 "id" uuid NOT NULL DEFAULT gen_random_uuid(),
                 "category_id" uuid NOT NULL,
@@ -138,131 +138,130 @@ export class Datasets1795892955481 implements MigrationInterface {
                 CONSTRAINT "PK_47b29c1a6055220b1ebdafdf7b5" PRIMARY KEY ("id")
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE UNIQUE INDEX "UQ_snapshot_category_name" ON "snapshot" ("category_id", "name")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TABLE "snapshot_image" (
                 "snapshot_id" uuid NOT NULL,
                 "image_id" uuid NOT NULL,
                 CONSTRAINT "PK_29381ecbd4c3be4729bceca7048" PRIMARY KEY ("snapshot_id", "image_id")
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_snapshot_image_image" ON "snapshot_image" ("image_id")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "category"
             ADD CONSTRAINT "FK_7b4dc4d840dbc998605e5d430b1" FOREIGN KEY ("dataset_id") REFERENCES "dataset"("id") ON DELETE RESTRICT ON UPDATE NO ACTION
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "image"
             ADD CONSTRAINT "FK_1f7dcbc861994678fc5299c9fee" FOREIGN KEY ("category_id") REFERENCES "category"("id") ON DELETE RESTRICT ON UPDATE NO ACTION
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "image_upload"
             ADD CONSTRAINT "FK_7685cac17e8c3098d583738dcc8" FOREIGN KEY ("category_id") REFERENCES "category"("id") ON DELETE CASCADE ON UPDATE NO ACTION
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "import_job"
             ADD CONSTRAINT "FK_e6b2010902ba9e588f93d78c23f" FOREIGN KEY ("dataset_id") REFERENCES "dataset"("id") ON DELETE CASCADE ON UPDATE NO ACTION
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "snapshot"
             ADD CONSTRAINT "FK_da732bce9b993d44def0261d319" FOREIGN KEY ("category_id") REFERENCES "category"("id") ON DELETE RESTRICT ON UPDATE NO ACTION
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "snapshot_image"
             ADD CONSTRAINT "FK_1bf274db7b59e395a218ab79e9e" FOREIGN KEY ("snapshot_id") REFERENCES "snapshot"("id") ON DELETE CASCADE ON UPDATE NO ACTION
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "snapshot_image"
             ADD CONSTRAINT "FK_c01f2df2b03e2eb1562e3d630b8" FOREIGN KEY ("image_id") REFERENCES "image"("id") ON DELETE RESTRICT ON UPDATE NO ACTION
         `);
-    }
+  }
 
-    public async down(queryRunner: QueryRunner): Promise<void> {
-        await queryRunner.query(`
+  public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
             ALTER TABLE "snapshot_image" DROP CONSTRAINT "FK_c01f2df2b03e2eb1562e3d630b8"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "snapshot_image" DROP CONSTRAINT "FK_1bf274db7b59e395a218ab79e9e"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "snapshot" DROP CONSTRAINT "FK_da732bce9b993d44def0261d319"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "import_job" DROP CONSTRAINT "FK_e6b2010902ba9e588f93d78c23f"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "image_upload" DROP CONSTRAINT "FK_7685cac17e8c3098d583738dcc8"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "image" DROP CONSTRAINT "FK_1f7dcbc861994678fc5299c9fee"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "category" DROP CONSTRAINT "FK_7b4dc4d840dbc998605e5d430b1"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_snapshot_image_image"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TABLE "snapshot_image"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."UQ_snapshot_category_name"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TABLE "snapshot"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_import_job_dataset_created"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_import_job_status"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TABLE "import_job"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TYPE "public"."import_job_status"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_image_upload_expires"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_image_upload_category"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TABLE "image_upload"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."UQ_image_category_sha256_live"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_image_category_created"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TABLE "image"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TYPE "public"."image_split"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."UQ_category_dataset_name_live"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_category_dataset"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TABLE "category"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."UQ_dataset_name_live"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TABLE "dataset"
         `);
-    }
-
+  }
 }

@@ -1,11 +1,11 @@
-import { MigrationInterface, QueryRunner } from "typeorm";
+import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /** Evaluations of a model on a snapshot's TEST split, and their per-image results (maps in S3). */
 export class Evaluations1795895807707 implements MigrationInterface {
-    name = 'Evaluations1795895807707'
+  name = 'Evaluations1795895807707';
 
-    public async up(queryRunner: QueryRunner): Promise<void> {
-        await queryRunner.query(`
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
             CREATE TYPE "public"."evaluation_status" AS ENUM(
                 'QUEUED',
                 'RUNNING',
@@ -14,7 +14,7 @@ export class Evaluations1795895807707 implements MigrationInterface {
                 'CANCELLED'
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TABLE "evaluation" (
                 "id" uuid NOT NULL DEFAULT gen_random_uuid(),
                 "model_id" uuid NOT NULL,
@@ -49,16 +49,16 @@ export class Evaluations1795895807707 implements MigrationInterface {
                 CONSTRAINT "PK_b72edd439b9db736f55b584fa54" PRIMARY KEY ("id")
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_evaluation_status" ON "evaluation" ("status")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_evaluation_category_created" ON "evaluation" ("category_id", "created_at", "id")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_evaluation_model_created" ON "evaluation" ("model_id", "created_at", "id")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE TABLE "evaluation_image_result" (
                 "evaluation_id" uuid NOT NULL,
                 "image_id" uuid NOT NULL,
@@ -69,69 +69,68 @@ export class Evaluations1795895807707 implements MigrationInterface {
                 CONSTRAINT "PK_e90199da5a2af927042bcf2f8c1" PRIMARY KEY ("evaluation_id", "image_id")
             )
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             CREATE INDEX "IDX_evaluation_image_result_image" ON "evaluation_image_result" ("image_id")
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "evaluation"
             ADD CONSTRAINT "FK_c17b397207be77aeae7035a792c" FOREIGN KEY ("model_id") REFERENCES "model_version"("id") ON DELETE CASCADE ON UPDATE NO ACTION
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "evaluation"
             ADD CONSTRAINT "FK_850e14b9ae1bc1e64e1884aa573" FOREIGN KEY ("category_id") REFERENCES "category"("id") ON DELETE CASCADE ON UPDATE NO ACTION
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "evaluation"
             ADD CONSTRAINT "FK_327cdc1bd5ed405b708dbfc965b" FOREIGN KEY ("snapshot_id") REFERENCES "snapshot"("id") ON DELETE
             SET NULL ON UPDATE NO ACTION
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "evaluation_image_result"
             ADD CONSTRAINT "FK_a02ec0cd09aaf2815c99638ba52" FOREIGN KEY ("evaluation_id") REFERENCES "evaluation"("id") ON DELETE CASCADE ON UPDATE NO ACTION
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "evaluation_image_result"
             ADD CONSTRAINT "FK_faed2ff5241c3ff6599940e8b21" FOREIGN KEY ("image_id") REFERENCES "image"("id") ON DELETE CASCADE ON UPDATE NO ACTION
         `);
-    }
+  }
 
-    public async down(queryRunner: QueryRunner): Promise<void> {
-        await queryRunner.query(`
+  public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
             ALTER TABLE "evaluation_image_result" DROP CONSTRAINT "FK_faed2ff5241c3ff6599940e8b21"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "evaluation_image_result" DROP CONSTRAINT "FK_a02ec0cd09aaf2815c99638ba52"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "evaluation" DROP CONSTRAINT "FK_327cdc1bd5ed405b708dbfc965b"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "evaluation" DROP CONSTRAINT "FK_850e14b9ae1bc1e64e1884aa573"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             ALTER TABLE "evaluation" DROP CONSTRAINT "FK_c17b397207be77aeae7035a792c"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_evaluation_image_result_image"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TABLE "evaluation_image_result"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_evaluation_model_created"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_evaluation_category_created"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP INDEX "public"."IDX_evaluation_status"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TABLE "evaluation"
         `);
-        await queryRunner.query(`
+    await queryRunner.query(`
             DROP TYPE "public"."evaluation_status"
         `);
-    }
-
+  }
 }

@@ -36,7 +36,8 @@ Options:
   --overwrite          replace <dir>/<name> if it already exists and is not empty
   -h, --help           show this help`;
 
-export type ParsedCommand = { readonly kind: 'help' } | { readonly kind: 'generate'; readonly options: WriteMvtecCategoryOptions };
+export type ParsedCommand =
+  { readonly kind: 'help' } | { readonly kind: 'generate'; readonly options: WriteMvtecCategoryOptions };
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -64,7 +65,8 @@ function readFlags(args: readonly string[]) {
 }
 
 function parseInteger(flag: string, text: string): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`--${flag} must be a non-negative integer, got ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text))
+    throw new UsageError(`--${flag} must be a non-negative integer, got ${JSON.stringify(text)}`);
   return Number(text);
 }
 
@@ -83,7 +85,11 @@ export function parseGeneratorArguments(args: readonly string[]): ParsedCommand 
 
   const { out, category, seed, texture } = flags;
   if (out === undefined || category === undefined || seed === undefined) {
-    const missing = [out === undefined && '--out', category === undefined && '--category', seed === undefined && '--seed'].filter(Boolean);
+    const missing = [
+      out === undefined && '--out',
+      category === undefined && '--category',
+      seed === undefined && '--seed',
+    ].filter(Boolean);
     throw new UsageError(`missing required ${missing.join(', ')}`);
   }
   if (texture !== undefined && !isTextureKind(texture)) {
@@ -134,7 +140,9 @@ export async function main(args: readonly string[]): Promise<number> {
       process.stderr.write(`generate-mvtec: ${error.message}\n`);
       return 2;
     }
-    process.stderr.write(`generate-mvtec: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `generate-mvtec: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     return 1;
   }
 }

@@ -70,4 +70,5 @@ export const unauthenticated = (message = 'A valid API key is required (Authoriz
 export const forbidden = (message = 'Your API key does not have the role this operation needs'): AppError =>
   new AppError(ErrorCode.FORBIDDEN, message);
 
-export const conflict = (message: string, details?: Record<string, unknown>): AppError => new AppError(ErrorCode.CONFLICT, message, details);
+export const conflict = (message: string, details?: Record<string, unknown>): AppError =>
+  new AppError(ErrorCode.CONFLICT, message, details);

@@ -8,7 +8,9 @@ runProcess(
   async (config, logger) => {
     if (!config.database.url || config.s3.embedded) {
       // The embedded PostgreSQL and S3 belong to the server process that started them.
-      process.stderr.write('A worker needs the shared database and object store: set DATABASE_URL and S3_ENDPOINT (or AWS credentials).\n');
+      process.stderr.write(
+        'A worker needs the shared database and object store: set DATABASE_URL and S3_ENDPOINT (or AWS credentials).\n',
+      );
       process.exit(1);
     }
     const infrastructure = await startInfrastructure(config, logger);

@@ -21,7 +21,11 @@ export interface Application {
 }
 
 /** The API server: the shared core (see bootstrap.ts), API keys, readiness, and GraphQL over HTTP and websockets. */
-export async function startApplication(config: Config, infrastructure: Infrastructure, logger: Logger): Promise<Application> {
+export async function startApplication(
+  config: Config,
+  infrastructure: Infrastructure,
+  logger: Logger,
+): Promise<Application> {
   const cleanups = new Cleanups(logger);
   try {
     const core = await startCore(config, infrastructure, logger, cleanups);
@@ -44,7 +48,15 @@ export async function startApplication(config: Config, infrastructure: Infrastru
       ...evaluations.resolverBindings(),
     ];
     const schema = await buildAppSchema(bindings, pubSub);
-    const http = await startHttpServer({ config, logger, schema, dataSource, apiKeys, readiness, metrics: new ServiceMetrics() });
+    const http = await startHttpServer({
+      config,
+      logger,
+      schema,
+      dataSource,
+      apiKeys,
+      readiness,
+      metrics: new ServiceMetrics(),
+    });
     // Stopped first: in-flight requests finish before anything they use goes away.
     cleanups.add('http and websocket server', () => http.close());
 

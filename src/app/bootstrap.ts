@@ -56,7 +56,12 @@ export interface Core {
  * reverse is the right shutdown order (evaluations hand their jobs back before the inference
  * engine closes; maps being written are stored before the pool closes).
  */
-export async function startCore(config: Config, infrastructure: Infrastructure, logger: Logger, cleanups: Cleanups): Promise<Core> {
+export async function startCore(
+  config: Config,
+  infrastructure: Infrastructure,
+  logger: Logger,
+  cleanups: Cleanups,
+): Promise<Core> {
   const dataSource = createDataSource({ url: infrastructure.databaseUrl, poolSize: config.database.poolSize });
   await dataSource.initialize();
   cleanups.add('database pool', () => dataSource.destroy());
@@ -80,7 +85,16 @@ export async function startCore(config: Config, infrastructure: Infrastructure, 
   cleanups.add('dataset background work', () => datasets.stop());
   const inspection = new InspectionDomain({ config, db, objectStore, pubSub, datasets, logger });
   cleanups.add('inference engine and model loading', () => inspection.stop());
-  const evaluations = await EvaluationDomain.create({ config, db, objectStore, pubSub, jobQueue, datasets, inspection, logger });
+  const evaluations = await EvaluationDomain.create({
+    config,
+    db,
+    objectStore,
+    pubSub,
+    jobQueue,
+    datasets,
+    inspection,
+    logger,
+  });
   cleanups.add('evaluations', () => evaluations.stop());
   return { dataSource, db, objectStore, pubSub, jobQueue, datasets, inspection, evaluations };
 }
@@ -100,7 +114,10 @@ export interface RunningProcess {
  * A process entry (`main.ts`, `worker.ts`): loads the configuration (a ConfigError is one line
  * on stderr and exit 1), starts, and stops on SIGTERM/SIGINT within SHUTDOWN_TIMEOUT_MS.
  */
-export function runProcess(start: (config: Config, logger: Logger) => Promise<RunningProcess>, options: { processName?: string } = {}): void {
+export function runProcess(
+  start: (config: Config, logger: Logger) => Promise<RunningProcess>,
+  options: { processName?: string } = {},
+): void {
   const run = async (): Promise<void> => {
     let config: Config;
     try {
@@ -141,7 +158,9 @@ export function runProcess(start: (config: Config, logger: Logger) => Promise<Ru
     process.on('SIGINT', () => shutdown('SIGINT'));
   };
   run().catch((error: unknown) => {
-    process.stderr.write(`Failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `Failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   });
 }

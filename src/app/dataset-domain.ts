@@ -44,7 +44,9 @@ export class DatasetDomain {
     const { config, db, objectStore, pubSub, jobQueue, logger } = deps;
     const domainLogger = logger.child({ component: 'datasets' });
     this.images = new ImageService(db, objectStore, domainLogger);
-    this.ingest = new ImageIngestService(db, objectStore, this.images, { imageLimits: { maxPixels: config.datasets.imageMaxPixels } });
+    this.ingest = new ImageIngestService(db, objectStore, this.images, {
+      imageLimits: { maxPixels: config.datasets.imageMaxPixels },
+    });
     this.datasets = new DatasetService(db, this.images);
     this.categories = new CategoryService(db, this.images);
     this.snapshots = new SnapshotService(db, this.images);

@@ -43,7 +43,15 @@ export class EvaluationDomain {
       },
       logger,
     );
-    this.evaluations = new EvaluationService(db, jobQueue, inspection.models, datasets.categories, datasets.snapshots, pubSub, logger);
+    this.evaluations = new EvaluationService(
+      db,
+      jobQueue,
+      inspection.models,
+      datasets.categories,
+      datasets.snapshots,
+      pubSub,
+      logger,
+    );
   }
 
   static async create(deps: EvaluationDomainDependencies): Promise<EvaluationDomain> {

@@ -26,7 +26,10 @@ export async function startInfrastructure(config: Config, logger: Logger): Promi
     let databaseUrl = config.database.url;
     if (!databaseUrl) {
       const dataDir = path.join(config.dataDir, 'postgres');
-      logger.info({ dataDir, port: config.database.embeddedPort }, 'DATABASE_URL is not set: starting embedded PostgreSQL');
+      logger.info(
+        { dataDir, port: config.database.embeddedPort },
+        'DATABASE_URL is not set: starting embedded PostgreSQL',
+      );
       const postgres = await startEmbeddedPostgres({
         dataDir,
         port: config.database.embeddedPort,
@@ -53,7 +56,10 @@ export async function startInfrastructure(config: Config, logger: Logger): Promi
     };
     if (s3.embedded) {
       const dataDir = path.join(config.dataDir, 's3');
-      logger.info({ dataDir, port: s3.embeddedPort }, 'S3_ENDPOINT and AWS credentials are not set: starting embedded S3 (s3rver)');
+      logger.info(
+        { dataDir, port: s3.embeddedPort },
+        'S3_ENDPOINT and AWS credentials are not set: starting embedded S3 (s3rver)',
+      );
       const server = await startEmbeddedS3({ dataDir, port: s3.embeddedPort, buckets: [s3.bucket] });
       stops.push(async () => {
         logger.debug({ component: 'embedded s3' }, 'stopping');

@@ -1,9 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 
-const booleanFlag = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((value) => value === 'true' || value === '1');
+const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -29,13 +27,21 @@ export const configSchema = z
     S3_REGION: z.string().min(1).default('us-east-1'),
     S3_BUCKET: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)')
+      .regex(
+        /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+        'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)',
+      )
       .default('inspection'),
     S3_FORCE_PATH_STYLE: booleanFlag.default('true'),
     AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
     AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
     EMBEDDED_S3_PORT: port.default(4569),
-    PRESIGNED_URL_EXPIRY_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(900),
+    PRESIGNED_URL_EXPIRY_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 24 * 3600)
+      .default(900),
 
     ADMIN_API_KEY: z.string().min(24, 'must be at least 24 characters').optional(),
     GRAPHQL_MAX_DEPTH: positiveInt.default(12),
@@ -45,10 +51,23 @@ export const configSchema = z
     IMPORT_ROOTS: z
       .string()
       .default('')
-      .transform((value) => value.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0))
-      .refine((roots) => roots.every((root) => path.isAbsolute(root)), 'must be a comma-separated list of absolute directories'),
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter((entry) => entry.length > 0),
+      )
+      .refine(
+        (roots) => roots.every((root) => path.isAbsolute(root)),
+        'must be a comma-separated list of absolute directories',
+      ),
     UPLOAD_MAX_BYTES: positiveInt.default(50 * 1024 * 1024),
-    UPLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
+    UPLOAD_URL_EXPIRY_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .default(900),
     IMAGE_MAX_PIXELS: positiveInt.default(50_000_000),
     ORPHAN_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(3600),
     JOB_WORKERS_IN_PROCESS: booleanFlag.default('true'),
@@ -63,7 +82,12 @@ export const configSchema = z
     INFERENCE_EXECUTION_PROVIDERS: z
       .string()
       .default('cpu')
-      .transform((value) => value.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry.length > 0))
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim().toLowerCase())
+          .filter((entry) => entry.length > 0),
+      )
       .pipe(z.array(z.enum(['cpu', 'cuda', 'webgpu'])).min(1, 'must name at least one of cpu, cuda, webgpu')),
     INFERENCE_MAX_BATCH_SIZE: positiveInt.max(256).default(4),
     INFERENCE_MAX_QUEUE_DELAY_MS: z.coerce.number().min(0).max(1000).default(2),
@@ -77,10 +101,18 @@ export const configSchema = z
   })
   .superRefine((env, ctx) => {
     if (env.INFERENCE_MAX_QUEUE_LENGTH < env.INFERENCE_MAX_BATCH_SIZE) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['INFERENCE_MAX_QUEUE_LENGTH'], message: 'must be at least INFERENCE_MAX_BATCH_SIZE' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['INFERENCE_MAX_QUEUE_LENGTH'],
+        message: 'must be at least INFERENCE_MAX_BATCH_SIZE',
+      });
     }
     if (env.AWS_ACCESS_KEY_ID && !env.AWS_SECRET_ACCESS_KEY) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['AWS_SECRET_ACCESS_KEY'], message: 'is required when AWS_ACCESS_KEY_ID is set' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['AWS_SECRET_ACCESS_KEY'],
+        message: 'is required when AWS_ACCESS_KEY_ID is set',
+      });
     }
   });
 
@@ -194,7 +226,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       presignedUrlExpirySeconds: env.PRESIGNED_URL_EXPIRY_SECONDS,
     },
     adminApiKey: env.ADMIN_API_KEY,
-    graphql: { maxDepth: env.GRAPHQL_MAX_DEPTH, maxComplexity: env.GRAPHQL_MAX_COMPLEXITY, exposeStackTraces: env.NODE_ENV === 'development' },
+    graphql: {
+      maxDepth: env.GRAPHQL_MAX_DEPTH,
+      maxComplexity: env.GRAPHQL_MAX_COMPLEXITY,
+      exposeStackTraces: env.NODE_ENV === 'development',
+    },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     datasets: {
       importRoots: env.IMPORT_ROOTS.map((root) => path.resolve(root)),

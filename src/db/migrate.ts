@@ -13,7 +13,8 @@ export async function runMigrations(dataSource: DataSource, logger: Logger): Pro
   try {
     await lockRunner.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK]);
     const applied = await dataSource.runMigrations({ transaction: 'each' });
-    if (applied.length) logger.info({ migrations: applied.map((migration) => migration.name) }, 'applied database migrations');
+    if (applied.length)
+      logger.info({ migrations: applied.map((migration) => migration.name) }, 'applied database migrations');
   } finally {
     await lockRunner.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK]).catch(() => undefined);
     await lockRunner.release();

@@ -46,14 +46,20 @@ export interface KeysetOrder<T> {
 }
 
 function encodeCursor(value: Date | number | string, id: string): string {
-  const encoded: [CursorValue, string, 'd' | 'v'] = value instanceof Date ? [value.toISOString(), id, 'd'] : [value, id, 'v'];
+  const encoded: [CursorValue, string, 'd' | 'v'] =
+    value instanceof Date ? [value.toISOString(), id, 'd'] : [value, id, 'v'];
   return Buffer.from(JSON.stringify(encoded)).toString('base64url');
 }
 
 function decodeCursor(cursor: string): { value: Date | CursorValue; id: string } {
   try {
     const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(decoded) && decoded.length === 3 && typeof decoded[1] === 'string' && (typeof decoded[0] === 'string' || typeof decoded[0] === 'number')) {
+    if (
+      Array.isArray(decoded) &&
+      decoded.length === 3 &&
+      typeof decoded[1] === 'string' &&
+      (typeof decoded[0] === 'string' || typeof decoded[0] === 'number')
+    ) {
       const [value, id, kind] = decoded as [CursorValue, string, string];
       if (kind === 'd') {
         const date = new Date(String(value));
@@ -77,18 +83,31 @@ export function pageSize(first: number | null | undefined): number {
 }
 
 /** Runs a Relay-style page of `query` (filters already applied) in keyset order. */
-export async function paginate<T extends ObjectLiteral>(query: SelectQueryBuilder<T>, order: KeysetOrder<T>, request: PageRequest): Promise<Page<T>> {
+export async function paginate<T extends ObjectLiteral>(
+  query: SelectQueryBuilder<T>,
+  order: KeysetOrder<T>,
+  request: PageRequest,
+): Promise<Page<T>> {
   const size = pageSize(request.first);
   const countQuery = query.clone();
   const page = query.clone();
   if (request.after) {
     const cursor = decodeCursor(request.after);
     const comparison = order.direction === 'DESC' ? '<' : '>';
-    page.andWhere(`(${order.column}, ${order.idColumn}) ${comparison} (:cursorValue, :cursorId)`, { cursorValue: cursor.value, cursorId: cursor.id });
+    page.andWhere(`(${order.column}, ${order.idColumn}) ${comparison} (:cursorValue, :cursorId)`, {
+      cursorValue: cursor.value,
+      cursorId: cursor.id,
+    });
   }
-  const rows = await page.orderBy(order.column, order.direction).addOrderBy(order.idColumn, order.direction).take(size + 1).getMany();
+  const rows = await page
+    .orderBy(order.column, order.direction)
+    .addOrderBy(order.idColumn, order.direction)
+    .take(size + 1)
+    .getMany();
   const hasNextPage = rows.length > size;
-  const edges = rows.slice(0, size).map((node) => ({ cursor: encodeCursor(order.valueOf(node), order.idOf(node)), node }));
+  const edges = rows
+    .slice(0, size)
+    .map((node) => ({ cursor: encodeCursor(order.valueOf(node), order.idOf(node)), node }));
   return {
     edges,
     pageInfo: {

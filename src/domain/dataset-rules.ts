@@ -28,7 +28,10 @@ export function checkDescription(description: string | null | undefined): string
 
 export function checkCategoryName(name: string, argument = 'name'): string {
   if (!isPlainFolderName(name)) {
-    throw badInput(`category name ${JSON.stringify(name)} is not a plain folder name (1–64 letters, digits, '.', '_' or '-', starting with a letter or digit)`, { argument });
+    throw badInput(
+      `category name ${JSON.stringify(name)} is not a plain folder name (1–64 letters, digits, '.', '_' or '-', starting with a letter or digit)`,
+      { argument },
+    );
   }
   return name;
 }
@@ -37,7 +40,10 @@ export function checkCategoryName(name: string, argument = 'name'): string {
 export function checkDefectType(defectType: string | null | undefined, argument = 'defectType'): string | null {
   if (defectType === null || defectType === undefined) return null;
   if (!isPlainFolderName(defectType) || defectType.toLowerCase() === 'good') {
-    throw badInput(`defectType ${JSON.stringify(defectType)} must be a plain folder name other than "good" (omit it for good images)`, { argument });
+    throw badInput(
+      `defectType ${JSON.stringify(defectType)} must be a plain folder name other than "good" (omit it for good images)`,
+      { argument },
+    );
   }
   return defectType;
 }

@@ -10,7 +10,11 @@ export interface EmbeddedS3 {
 }
 
 /** Starts s3rver, an S3-compatible HTTP server, inside this process. */
-export async function startEmbeddedS3(options: { dataDir: string; port: number; buckets: string[] }): Promise<EmbeddedS3> {
+export async function startEmbeddedS3(options: {
+  dataDir: string;
+  port: number;
+  buckets: string[];
+}): Promise<EmbeddedS3> {
   const directory = path.resolve(options.dataDir);
   await mkdir(directory, { recursive: true });
   const server = new S3rver({

@@ -49,7 +49,8 @@ export function encodeAnomalyMap(map: Float32Array): EncodedAnomalyMap {
 
 export function decodeAnomalyMap(encoded: EncodedAnomalyMap): Float32Array {
   const { bytes, min, max } = encoded;
-  if (bytes.length % 2 !== 0) throw new RangeError(`an encoded anomaly map has an even number of bytes, got ${bytes.length}`);
+  if (bytes.length % 2 !== 0)
+    throw new RangeError(`an encoded anomaly map has an even number of bytes, got ${bytes.length}`);
   const map = new Float32Array(bytes.length / 2);
   const step = (max - min) / LEVELS;
   for (let i = 0; i < map.length; i++) map[i] = min + bytes.readUInt16LE(i * 2) * step;

@@ -29,7 +29,8 @@ export class MapObjectFormatError extends Error {
 }
 
 export function encodeMapObject(map: Float32Array, width: number, height: number): Buffer {
-  if (map.length !== width * height) throw new RangeError(`a ${width}×${height} map has ${width * height} values, got ${map.length}`);
+  if (map.length !== width * height)
+    throw new RangeError(`a ${width}×${height} map has ${width * height} values, got ${map.length}`);
   const encoded = encodeAnomalyMap(map);
   const header = Buffer.alloc(HEADER_BYTES);
   header.write(MAGIC, 0, 'ascii');
@@ -43,14 +44,19 @@ export function encodeMapObject(map: Float32Array, width: number, height: number
 }
 
 export function decodeMapObject(bytes: Buffer): AnomalyMapObject {
-  if (bytes.length < HEADER_BYTES || bytes.toString('ascii', 0, 4) !== MAGIC) throw new MapObjectFormatError('not an anomaly map object');
+  if (bytes.length < HEADER_BYTES || bytes.toString('ascii', 0, 4) !== MAGIC)
+    throw new MapObjectFormatError('not an anomaly map object');
   const version = bytes.readUInt8(4);
   const encoding = bytes.readUInt8(5);
-  if (version !== VERSION || encoding !== ENCODING_UINT16_LINEAR) throw new MapObjectFormatError(`unknown anomaly map object version ${version}, encoding ${encoding}`);
+  if (version !== VERSION || encoding !== ENCODING_UINT16_LINEAR)
+    throw new MapObjectFormatError(`unknown anomaly map object version ${version}, encoding ${encoding}`);
   const width = bytes.readUInt32LE(8);
   const height = bytes.readUInt32LE(12);
   const data = bytes.subarray(HEADER_BYTES);
-  if (data.length !== width * height * 2) throw new MapObjectFormatError(`a ${width}×${height} map needs ${width * height * 2} data bytes, the object has ${data.length}`);
+  if (data.length !== width * height * 2)
+    throw new MapObjectFormatError(
+      `a ${width}×${height} map needs ${width * height * 2} data bytes, the object has ${data.length}`,
+    );
   const map = decodeAnomalyMap({ bytes: data, min: bytes.readDoubleLE(16), max: bytes.readDoubleLE(24) });
   return { width, height, map };
 }

@@ -1,6 +1,11 @@
 import depthLimit from 'graphql-depth-limit';
 import { getNamedType, GraphQLError, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql';
-import { fieldExtensionsEstimator, getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
+import {
+  fieldExtensionsEstimator,
+  getComplexity,
+  simpleEstimator,
+  type ComplexityEstimator,
+} from 'graphql-query-complexity';
 import { DEFAULT_PAGE_SIZE } from '../db/pagination';
 
 export interface OperationLimits {
@@ -39,12 +44,16 @@ export function checkComplexity(
   } catch (error) {
     // getComplexity coerces the variables first; a value that does not fit its type is
     // the client's mistake, reported as graphql-js would during execution.
-    if (error instanceof GraphQLError) throw new GraphQLError(error.message, { extensions: { code: 'BAD_USER_INPUT' } });
+    if (error instanceof GraphQLError)
+      throw new GraphQLError(error.message, { extensions: { code: 'BAD_USER_INPUT' } });
     throw error;
   }
   if (complexity > limits.maxComplexity) {
-    throw new GraphQLError(`Operation is too complex: ${complexity} > ${limits.maxComplexity}. Ask for fewer items or fields.`, {
-      extensions: { code: 'QUERY_TOO_COMPLEX', complexity, maxComplexity: limits.maxComplexity },
-    });
+    throw new GraphQLError(
+      `Operation is too complex: ${complexity} > ${limits.maxComplexity}. Ask for fewer items or fields.`,
+      {
+        extensions: { code: 'QUERY_TOO_COMPLEX', complexity, maxComplexity: limits.maxComplexity },
+      },
+    );
   }
 }

@@ -18,7 +18,8 @@ class BindingContainer implements ContainerType {
 
   get(someClass: unknown): object {
     const instance = this.instances.get(someClass);
-    if (!instance) throw new Error(`no instance bound for ${String((someClass as { name?: string }).name ?? someClass)}`);
+    if (!instance)
+      throw new Error(`no instance bound for ${String((someClass as { name?: string }).name ?? someClass)}`);
     return instance;
   }
 }

@@ -7,7 +7,15 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express from 'express';
-import { GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -40,18 +48,31 @@ export interface RunningHttpServer {
 
 /** Codes our own errors and graphql-js / Apollo use for expected failures. */
 function isExpectedError(error: unknown): boolean {
-  return error instanceof AppError || (error instanceof GraphQLError && typeof error.extensions.code === 'string' && error.extensions.code !== ErrorCode.INTERNAL_SERVER_ERROR);
+  return (
+    error instanceof AppError ||
+    (error instanceof GraphQLError &&
+      typeof error.extensions.code === 'string' &&
+      error.extensions.code !== ErrorCode.INTERNAL_SERVER_ERROR)
+  );
 }
 
 function formatError(logger: Logger, exposeStackTraces: boolean) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
-    if (isExpectedError(original) || (formatted.extensions?.code && formatted.extensions.code !== ErrorCode.INTERNAL_SERVER_ERROR)) {
+    if (
+      isExpectedError(original) ||
+      (formatted.extensions?.code && formatted.extensions.code !== ErrorCode.INTERNAL_SERVER_ERROR)
+    ) {
       return formatted;
     }
     logger.error({ err: original, path: formatted.path }, 'unexpected error while resolving');
     if (exposeStackTraces) return formatted;
-    return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+    return {
+      message: 'Internal server error',
+      path: formatted.path,
+      locations: formatted.locations,
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+    };
   };
 }
 
@@ -65,9 +86,18 @@ function operationPlugin(deps: HttpServerDependencies, limits: OperationLimits):
         },
         async willSendResponse({ contextValue, operation, errors, operationName }) {
           const outcome = errors?.length ? 'error' : 'ok';
-          deps.metrics.graphqlOperations.inc({ type: operation?.operation ?? 'unknown', name: operationName ?? 'anonymous', outcome });
+          deps.metrics.graphqlOperations.inc({
+            type: operation?.operation ?? 'unknown',
+            name: operationName ?? 'anonymous',
+            outcome,
+          });
           contextValue.logger.info(
-            { operation: operationName ?? null, type: operation?.operation, durationMs: Number(process.hrtime.bigint() - started) / 1e6, errors: errors?.map((e) => e.extensions.code ?? e.message) },
+            {
+              operation: operationName ?? null,
+              type: operation?.operation,
+              durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+              errors: errors?.map((e) => e.extensions.code ?? e.message),
+            },
             'graphql operation',
           );
         },
@@ -83,9 +113,12 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
   app.disable('x-powered-by');
   const httpServer: Server = createServer(app);
 
-  const authenticate = async (header: unknown): Promise<{ principal: Principal | null; credentialsRejected: boolean }> => {
+  const authenticate = async (
+    header: unknown,
+  ): Promise<{ principal: Principal | null; credentialsRejected: boolean }> => {
     const token = bearerToken(header);
-    if (!token) return { principal: null, credentialsRejected: header !== undefined && header !== null && header !== '' };
+    if (!token)
+      return { principal: null, credentialsRejected: header !== undefined && header !== null && header !== '' };
     const principal = await deps.apiKeys.authenticate(token);
     return { principal, credentialsRejected: principal === null };
   };
@@ -101,7 +134,8 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
   const wsCleanup = useServer<{ authorization?: unknown; Authorization?: unknown }>(
     {
       schema,
-      context: (ctx) => buildContext(randomUUID(), ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
+      context: (ctx) =>
+        buildContext(randomUUID(), ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
       onSubscribe: (_ctx, _id, payload) => {
         // The same limits as over HTTP: validation with the depth rule, then the cost estimate.
         let parsed: DocumentNode;
@@ -134,7 +168,15 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     formatError: formatError(logger, config.graphql.exposeStackTraces),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await wsCleanup.dispose();
+            },
+          };
+        },
+      },
       ApolloServerPluginLandingPageDisabled(),
       operationPlugin(deps, limits),
     ],
@@ -147,7 +189,9 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     response.locals.requestId = requestId;
     response.setHeader('x-request-id', requestId);
     const stopTimer = deps.metrics.httpRequestDuration.startTimer({ method: request.method });
-    response.on('finish', () => stopTimer({ route: request.route?.path ?? request.path, status: String(response.statusCode) }));
+    response.on('finish', () =>
+      stopTimer({ route: request.route?.path ?? request.path, status: String(response.statusCode) }),
+    );
     next();
   });
 

@@ -18,7 +18,12 @@ export const IMAGE_CONTENT_TYPES: Readonly<Record<ImageFormat, string>> = {
 };
 
 /** Content types a client may declare for an upload. */
-export const ACCEPTED_CONTENT_TYPES: ReadonlySet<string> = new Set([...Object.values(IMAGE_CONTENT_TYPES), 'image/jpg', 'image/x-ms-bmp', 'image/tif']);
+export const ACCEPTED_CONTENT_TYPES: ReadonlySet<string> = new Set([
+  ...Object.values(IMAGE_CONTENT_TYPES),
+  'image/jpg',
+  'image/x-ms-bmp',
+  'image/tif',
+]);
 
 export type ImageProblemCode = 'INVALID_IMAGE' | 'IMAGE_TOO_LARGE' | 'INVALID_MASK' | 'MASK_MISMATCH';
 
@@ -62,12 +67,26 @@ export interface DecodedRgb {
 
 /** Recognises the format by magic bytes; null for anything else. */
 export function sniffImageFormat(bytes: Uint8Array): ImageFormat | null {
-  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47 && bytes[4] === 0x0d && bytes[5] === 0x0a && bytes[6] === 0x1a && bytes[7] === 0x0a) {
+  if (
+    bytes.length >= 8 &&
+    bytes[0] === 0x89 &&
+    bytes[1] === 0x50 &&
+    bytes[2] === 0x4e &&
+    bytes[3] === 0x47 &&
+    bytes[4] === 0x0d &&
+    bytes[5] === 0x0a &&
+    bytes[6] === 0x1a &&
+    bytes[7] === 0x0a
+  ) {
     return 'png';
   }
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
   if (bytes.length >= 2 && bytes[0] === 0x42 && bytes[1] === 0x4d) return 'bmp';
-  if (bytes.length >= 4 && ((bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 0x2a && bytes[3] === 0x00) || (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0x00 && bytes[3] === 0x2a))) {
+  if (
+    bytes.length >= 4 &&
+    ((bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 0x2a && bytes[3] === 0x00) ||
+      (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0x00 && bytes[3] === 0x2a))
+  ) {
     return 'tiff';
   }
   return null;
@@ -90,7 +109,10 @@ function checkPixelCount(width: number, height: number, limits: ImageLimits): vo
     throw new ImageValidationError('INVALID_IMAGE', `the image header gives an impossible size ${width}×${height}`);
   }
   if (width * height > limits.maxPixels) {
-    throw new ImageValidationError('IMAGE_TOO_LARGE', `the image has ${width}×${height} pixels, more than the ${limits.maxPixels} allowed`);
+    throw new ImageValidationError(
+      'IMAGE_TOO_LARGE',
+      `the image has ${width}×${height} pixels, more than the ${limits.maxPixels} allowed`,
+    );
   }
 }
 
@@ -103,20 +125,27 @@ const BMP_INFO_HEADER_MIN = 40;
 function decodeBmpPixels(bytes: Buffer, limits: ImageLimits): RawPixels {
   if (bytes.length < 54) throw new ImageValidationError('INVALID_IMAGE', 'the BMP file is truncated');
   const headerSize = bytes.readUInt32LE(14);
-  if (headerSize < BMP_INFO_HEADER_MIN) throw new ImageValidationError('INVALID_IMAGE', 'this BMP header version is not supported');
+  if (headerSize < BMP_INFO_HEADER_MIN)
+    throw new ImageValidationError('INVALID_IMAGE', 'this BMP header version is not supported');
   const width = bytes.readInt32LE(18);
   const height = Math.abs(bytes.readInt32LE(22));
   const bits = bytes.readUInt16LE(28);
   const compression = bytes.readUInt32LE(30);
   checkPixelCount(width, height, limits);
   if (!BMP_SUPPORTED_BITS.has(bits) || (compression !== BMP_RGB && compression !== BMP_BITFIELDS)) {
-    throw new ImageValidationError('INVALID_IMAGE', `BMP with ${bits} bits per pixel and compression ${compression} is not supported; use 8, 24 or 32-bit uncompressed BMP, or PNG`);
+    throw new ImageValidationError(
+      'INVALID_IMAGE',
+      `BMP with ${bits} bits per pixel and compression ${compression} is not supported; use 8, 24 or 32-bit uncompressed BMP, or PNG`,
+    );
   }
   let decoded;
   try {
     decoded = decodeBmp(bytes);
   } catch (error) {
-    throw new ImageValidationError('INVALID_IMAGE', `the BMP does not decode: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ImageValidationError(
+      'INVALID_IMAGE',
+      `the BMP does not decode: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   // bmp-ts writes ABGR; palette entries of a grayscale BMP have equal R, G and B.
   const pixelCount = width * height;
@@ -139,24 +168,44 @@ async function decodeWithSharp(format: ImageFormat, bytes: Buffer, limits: Image
   try {
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
-    throw new ImageValidationError('INVALID_IMAGE', `the ${format.toUpperCase()} does not decode: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ImageValidationError(
+      'INVALID_IMAGE',
+      `the ${format.toUpperCase()} does not decode: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   checkPixelCount(metadata.width ?? 0, metadata.height ?? 0, limits);
   try {
     // failOn 'warning' (sharp's default) also refuses truncated data, so every byte has been decoded.
-    const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'warning', sequentialRead: true })
+    const { data, info } = await sharp(bytes, {
+      limitInputPixels: limits.maxPixels,
+      failOn: 'warning',
+      sequentialRead: true,
+    })
       .raw()
       .toBuffer({ resolveWithObject: true });
     const grayscale = metadata.space === 'b-w' || metadata.space === 'grey16' || info.channels <= 2;
-    return { format, width: info.width, height: info.height, channels: info.channels, grayscale, hasAlpha: metadata.hasAlpha ?? false, data };
+    return {
+      format,
+      width: info.width,
+      height: info.height,
+      channels: info.channels,
+      grayscale,
+      hasAlpha: metadata.hasAlpha ?? false,
+      data,
+    };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    if (/pixel limit/i.test(message)) throw new ImageValidationError('IMAGE_TOO_LARGE', `the image has more than ${limits.maxPixels} pixels`);
+    if (/pixel limit/i.test(message))
+      throw new ImageValidationError('IMAGE_TOO_LARGE', `the image has more than ${limits.maxPixels} pixels`);
     throw new ImageValidationError('INVALID_IMAGE', `the ${format.toUpperCase()} does not decode: ${message}`);
   }
 }
 
-async function decodePixels(bytes: Uint8Array, limits: ImageLimits, problem: ImageProblemCode = 'INVALID_IMAGE'): Promise<RawPixels> {
+async function decodePixels(
+  bytes: Uint8Array,
+  limits: ImageLimits,
+  problem: ImageProblemCode = 'INVALID_IMAGE',
+): Promise<RawPixels> {
   const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const format = sniffImageFormat(buffer);
   if (!format) throw new ImageValidationError(problem, 'the bytes are not a PNG, JPEG, BMP or TIFF image');
@@ -171,7 +220,13 @@ async function decodePixels(bytes: Uint8Array, limits: ImageLimits, problem: Ima
 }
 
 function infoOf(raw: RawPixels): ImageInfo {
-  return { format: raw.format, contentType: IMAGE_CONTENT_TYPES[raw.format], width: raw.width, height: raw.height, channels: raw.grayscale ? 1 : 3 };
+  return {
+    format: raw.format,
+    contentType: IMAGE_CONTENT_TYPES[raw.format],
+    width: raw.width,
+    height: raw.height,
+    channels: raw.grayscale ? 1 : 3,
+  };
 }
 
 /**
@@ -205,10 +260,18 @@ export async function decodeImageRgb(bytes: Uint8Array, limits: ImageLimits): Pr
  * an alpha channel must be fully opaque), binary (only 0 and 255, or only 0 and 1), mark at
  * least one pixel, and have the size of its image. Throws INVALID_MASK or MASK_MISMATCH.
  */
-export async function validateMask(bytes: Uint8Array, width: number, height: number, limits: ImageLimits): Promise<MaskInfo> {
+export async function validateMask(
+  bytes: Uint8Array,
+  width: number,
+  height: number,
+  limits: ImageLimits,
+): Promise<MaskInfo> {
   const raw = await decodePixels(bytes, limits, 'INVALID_MASK');
   if (raw.width !== width || raw.height !== height) {
-    throw new ImageValidationError('MASK_MISMATCH', `the mask is ${raw.width}×${raw.height} but its image is ${width}×${height}`);
+    throw new ImageValidationError(
+      'MASK_MISMATCH',
+      `the mask is ${raw.width}×${raw.height} but its image is ${width}×${height}`,
+    );
   }
   const { data, channels, hasAlpha } = raw;
   const colourChannels = channels - (hasAlpha ? 1 : 0);
@@ -218,13 +281,19 @@ export async function validateMask(bytes: Uint8Array, width: number, height: num
   for (let offset = 0; offset < data.length; offset += channels) {
     const value = data[offset] ?? 0;
     for (let channel = 1; channel < colourChannels; channel += 1) {
-      if (data[offset + channel] !== value) throw new ImageValidationError('INVALID_MASK', 'the mask has colour; it must be grayscale (single-channel)');
+      if (data[offset + channel] !== value)
+        throw new ImageValidationError('INVALID_MASK', 'the mask has colour; it must be grayscale (single-channel)');
     }
-    if (hasAlpha && data[offset + channels - 1] !== 255) throw new ImageValidationError('INVALID_MASK', 'the mask has transparent pixels');
+    if (hasAlpha && data[offset + channels - 1] !== 255)
+      throw new ImageValidationError('INVALID_MASK', 'the mask has transparent pixels');
     if (value === 0) continue;
     if (value === 255) sawFull = true;
     else if (value === 1) sawOne = true;
-    else throw new ImageValidationError('INVALID_MASK', `the mask is not binary: it has the value ${value} (only 0 and 255, or 0 and 1, are allowed)`);
+    else
+      throw new ImageValidationError(
+        'INVALID_MASK',
+        `the mask is not binary: it has the value ${value} (only 0 and 255, or 0 and 1, are allowed)`,
+      );
     defectPixels += 1;
   }
   if (sawOne && sawFull) throw new ImageValidationError('INVALID_MASK', 'the mask mixes 1 and 255; use 0/255 or 0/1');

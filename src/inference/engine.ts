@@ -138,15 +138,21 @@ function checkOptions(options: EngineOptions): void {
   positiveInt('workers', options.workers);
   positiveInt('maxBatchSize', options.maxBatchSize);
   positiveInt('maxQueueLength', options.maxQueueLength);
-  if (!Number.isInteger(options.intraOpThreads) || options.intraOpThreads < 0) problems.push(`intraOpThreads must be an integer >= 0, got ${options.intraOpThreads}`);
-  if (!Number.isInteger(options.threadNice) || options.threadNice < 0 || options.threadNice > 19) problems.push(`threadNice must be an integer in [0, 19], got ${options.threadNice}`);
+  if (!Number.isInteger(options.intraOpThreads) || options.intraOpThreads < 0)
+    problems.push(`intraOpThreads must be an integer >= 0, got ${options.intraOpThreads}`);
+  if (!Number.isInteger(options.threadNice) || options.threadNice < 0 || options.threadNice > 19)
+    problems.push(`threadNice must be an integer in [0, 19], got ${options.threadNice}`);
   if (!(options.maxQueueDelayMs >= 0)) problems.push(`maxQueueDelayMs must be >= 0, got ${options.maxQueueDelayMs}`);
   if (!(options.requestTimeoutMs > 0)) problems.push(`requestTimeoutMs must be > 0, got ${options.requestTimeoutMs}`);
-  if (!(options.loadBroadcastTimeoutMs > 0)) problems.push(`loadBroadcastTimeoutMs must be > 0, got ${options.loadBroadcastTimeoutMs}`);
-  if (options.maxQueueLength < options.maxBatchSize) problems.push(`maxQueueLength (${options.maxQueueLength}) must be at least maxBatchSize (${options.maxBatchSize})`);
-  if (!GRAPH_OPTIMIZATION_LEVELS.includes(options.graphOptimizationLevel)) problems.push(`unknown graphOptimizationLevel "${options.graphOptimizationLevel}"`);
+  if (!(options.loadBroadcastTimeoutMs > 0))
+    problems.push(`loadBroadcastTimeoutMs must be > 0, got ${options.loadBroadcastTimeoutMs}`);
+  if (options.maxQueueLength < options.maxBatchSize)
+    problems.push(`maxQueueLength (${options.maxQueueLength}) must be at least maxBatchSize (${options.maxBatchSize})`);
+  if (!GRAPH_OPTIMIZATION_LEVELS.includes(options.graphOptimizationLevel))
+    problems.push(`unknown graphOptimizationLevel "${options.graphOptimizationLevel}"`);
   const unknown = options.executionProviders.filter((provider) => !EXECUTION_PROVIDERS.includes(provider));
-  if (unknown.length > 0) problems.push(`unknown execution providers ${JSON.stringify(unknown)} (known: ${EXECUTION_PROVIDERS.join(', ')})`);
+  if (unknown.length > 0)
+    problems.push(`unknown execution providers ${JSON.stringify(unknown)} (known: ${EXECUTION_PROVIDERS.join(', ')})`);
   if (problems.length > 0) throw new RangeError(`Invalid inference engine options: ${problems.join('; ')}`);
 }
 
@@ -170,7 +176,10 @@ export class InferenceEngine {
     const merged: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, ...options };
     checkOptions(merged);
     checkExecutionProviders(merged.executionProviders);
-    const intraOpThreads = merged.intraOpThreads > 0 ? merged.intraOpThreads : Math.max(1, Math.floor(os.availableParallelism() / merged.workers));
+    const intraOpThreads =
+      merged.intraOpThreads > 0
+        ? merged.intraOpThreads
+        : Math.max(1, Math.floor(os.availableParallelism() / merged.workers));
     this.options = { ...merged, intraOpThreads };
     this.scheduler = new BatchScheduler({
       maxBatchSize: this.options.maxBatchSize,
@@ -199,7 +208,12 @@ export class InferenceEngine {
     this.assertOpen();
     const { metadata, source } = await this.readModel(model);
     const handle: ModelHandle = { id: `validation#${++this.generation}`, source, inputSize: metadata.inputSize };
-    const outcome = await this.pool.run<OpenOutcome>({ kind: 'open', model: handle, keep: false, liveModelIds: [...this.liveIds] });
+    const outcome = await this.pool.run<OpenOutcome>({
+      kind: 'open',
+      model: handle,
+      keep: false,
+      liveModelIds: [...this.liveIds],
+    });
     if (!outcome.ok) throw new InvalidModelError(outcome.problems);
     return metadata;
   }
@@ -217,7 +231,13 @@ export class InferenceEngine {
       this.liveIds.add(handle.id);
       let outcomes: OpenOutcome[];
       try {
-        outcomes = await this.pool.broadcast<OpenOutcome>((barrier) => ({ kind: 'open', model: handle, keep: true, barrier, liveModelIds: [...this.liveIds] }));
+        outcomes = await this.pool.broadcast<OpenOutcome>((barrier) => ({
+          kind: 'open',
+          model: handle,
+          keep: true,
+          barrier,
+          liveModelIds: [...this.liveIds],
+        }));
       } catch (error) {
         this.forget(handle.id);
         throw error;
@@ -242,7 +262,11 @@ export class InferenceEngine {
         loadedAt: new Date(),
       };
       const previous = this.models.get(key);
-      this.models.set(key, { loaded, handle, queue: this.scheduler.createQueue(key, (tensors) => this.runBatch(key, handle, tensors)) });
+      this.models.set(key, {
+        loaded,
+        handle,
+        queue: this.scheduler.createQueue(key, (tensors) => this.runBatch(key, handle, tensors)),
+      });
       if (previous) void this.retire(previous, 'drain');
       return loaded;
     });
@@ -288,11 +312,19 @@ export class InferenceEngine {
    */
   async infer(key: string, tensor: Float32Array, options: InferOptions = {}): Promise<InferenceResult> {
     const record = this.recordFor(key, tensor);
-    const result = await record.queue.submit(tensor, { timeoutMs: options.timeoutMs ?? this.options.requestTimeoutMs, signal: options.signal });
+    const result = await record.queue.submit(tensor, {
+      timeoutMs: options.timeoutMs ?? this.options.requestTimeoutMs,
+      signal: options.signal,
+    });
     return {
       anomalyMap: result.value.anomalyMap,
       score: result.value.score,
-      timings: { queueMs: result.queueMs, inferenceMs: result.value.runMs, totalMs: result.totalMs, batchSize: result.batchSize },
+      timings: {
+        queueMs: result.queueMs,
+        inferenceMs: result.value.runMs,
+        totalMs: result.totalMs,
+        batchSize: result.batchSize,
+      },
     };
   }
 
@@ -301,10 +333,17 @@ export class InferenceEngine {
    * of them are outstanding at a time; they share the model's queue with interactive requests
    * but are not refused when it is full, and have no timeout unless `options.timeoutMs` is set.
    */
-  async inferBatch(key: string, tensors: readonly Float32Array[], options: InferOptions = {}): Promise<InferenceResult[]> {
+  async inferBatch(
+    key: string,
+    tensors: readonly Float32Array[],
+    options: InferOptions = {},
+  ): Promise<InferenceResult[]> {
     for (const tensor of tensors) this.recordFor(key, tensor);
     if (options.asOneBatch && tensors.length > 0) {
-      if (tensors.length > this.options.maxBatchSize) throw new RangeError(`asOneBatch takes at most maxBatchSize (${this.options.maxBatchSize}) tensors, got ${tensors.length}`);
+      if (tensors.length > this.options.maxBatchSize)
+        throw new RangeError(
+          `asOneBatch takes at most maxBatchSize (${this.options.maxBatchSize}) tensors, got ${tensors.length}`,
+        );
       const submitted = this.recordFor(key, tensors[0]).queue.submitGroup(tensors, {
         timeoutMs: options.timeoutMs ?? Number.POSITIVE_INFINITY,
         signal: options.signal,
@@ -313,7 +352,12 @@ export class InferenceEngine {
       return (await Promise.all(submitted)).map((result) => ({
         anomalyMap: result.value.anomalyMap,
         score: result.value.score,
-        timings: { queueMs: result.queueMs, inferenceMs: result.value.runMs, totalMs: result.totalMs, batchSize: result.batchSize },
+        timings: {
+          queueMs: result.queueMs,
+          inferenceMs: result.value.runMs,
+          totalMs: result.totalMs,
+          batchSize: result.batchSize,
+        },
       }));
     }
     const results = new Array<InferenceResult>(tensors.length);
@@ -332,7 +376,12 @@ export class InferenceEngine {
         results[index] = {
           anomalyMap: result.value.anomalyMap,
           score: result.value.score,
-          timings: { queueMs: result.queueMs, inferenceMs: result.value.runMs, totalMs: result.totalMs, batchSize: result.batchSize },
+          timings: {
+            queueMs: result.queueMs,
+            inferenceMs: result.value.runMs,
+            totalMs: result.totalMs,
+            batchSize: result.batchSize,
+          },
         };
       }
     };
@@ -384,7 +433,9 @@ export class InferenceEngine {
     if (record === undefined) throw new ModelNotLoadedError(key);
     const [height, width] = record.loaded.inputSize;
     if (tensor.length !== 3 * height * width) {
-      throw new RangeError(`model "${key}" takes 3×${height}×${width} = ${3 * height * width} values, got ${tensor.length}`);
+      throw new RangeError(
+        `model "${key}" takes 3×${height}×${width} = ${3 * height * width} values, got ${tensor.length}`,
+      );
     }
     return record;
   }
@@ -443,7 +494,9 @@ export class InferenceEngine {
         record.queue.close(() => new ModelNotLoadedError(key));
         this.liveIds.delete(record.handle.id);
         if (this.closed) return;
-        return this.pool.broadcast<EvictOutcome>((barrier) => ({ kind: 'evict', barrier, liveModelIds: [...this.liveIds] })).then(() => undefined);
+        return this.pool
+          .broadcast<EvictOutcome>((barrier) => ({ kind: 'evict', barrier, liveModelIds: [...this.liveIds] }))
+          .then(() => undefined);
       })
       .catch(() => undefined)
       .finally(() => this.drains.delete(drain));

@@ -38,7 +38,9 @@ export class InferenceTimeoutError extends AppError {
 
 export class ModelNotLoadedError extends AppError {
   constructor(modelKey: string) {
-    super(InferenceErrorCode.MODEL_NOT_LOADED, `Model "${modelKey}" is not loaded in the inference engine`, { modelKey });
+    super(InferenceErrorCode.MODEL_NOT_LOADED, `Model "${modelKey}" is not loaded in the inference engine`, {
+      modelKey,
+    });
     this.name = 'ModelNotLoadedError';
   }
 }

@@ -10,7 +10,13 @@ import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import Piscina, { move, transferableSymbol, valueSymbol } from 'piscina';
-import { CONTRACT_ANOMALY_MAP_OUTPUT, CONTRACT_INPUT, CONTRACT_SCORE_OUTPUT, signatureProblems, type SessionSignature } from './model-signature';
+import {
+  CONTRACT_ANOMALY_MAP_OUTPUT,
+  CONTRACT_INPUT,
+  CONTRACT_SCORE_OUTPUT,
+  signatureProblems,
+  type SessionSignature,
+} from './model-signature';
 import type {
   Barrier,
   EvictOutcome,
@@ -68,13 +74,18 @@ function createSession(model: ModelHandle): Promise<ort.InferenceSession> {
 
 function describeSession(session: ort.InferenceSession): SessionSignature {
   const plain = (values: readonly ort.InferenceSession.ValueMetadata[]): SessionSignature['inputs'] =>
-    values.map((value) => (value.isTensor ? { name: value.name, isTensor: true, type: value.type, shape: [...value.shape] } : { name: value.name, isTensor: false }));
+    values.map((value) =>
+      value.isTensor
+        ? { name: value.name, isTensor: true, type: value.type, shape: [...value.shape] }
+        : { name: value.name, isTensor: false },
+    );
   return { inputs: plain(session.inputMetadata), outputs: plain(session.outputMetadata) };
 }
 
 function outputData(outputs: ort.InferenceSession.ReturnType, name: string, expectedLength: number): Float32Array {
   const tensor = outputs[name];
-  if (!(tensor instanceof ort.Tensor) || tensor.type !== 'float32') throw new Error(`output "${name}" is not a float32 tensor`);
+  if (!(tensor instanceof ort.Tensor) || tensor.type !== 'float32')
+    throw new Error(`output "${name}" is not a float32 tensor`);
   const data = tensor.data;
   if (!(data instanceof Float32Array) || data.length !== expectedLength) {
     throw new Error(`output "${name}" has shape [${tensor.dims.join(', ')}], expected ${expectedLength} values`);
@@ -168,7 +179,11 @@ async function open(task: OpenTask): Promise<OpenOutcome> {
     }
     if (!warmup.anomalyMaps.every(Number.isFinite) || !warmup.scores.every(Number.isFinite)) {
       await discard();
-      return { ok: false, stage: 'warmup', problems: ['warm-up inference on a blank image produced non-finite values'] };
+      return {
+        ok: false,
+        stage: 'warmup',
+        problems: ['warm-up inference on a blank image produced non-finite values'],
+      };
     }
     if (!task.keep) await session.release();
     return { ok: true, signature, warmupMs: warmup.runMs, threadId };
@@ -212,7 +227,10 @@ export default async function handleTask(task: WorkerTask): Promise<unknown> {
       return evict(task);
     case 'run': {
       const outcome = await run(task);
-      return move({ [transferableSymbol]: [outcome.anomalyMaps.buffer, outcome.scores.buffer], [valueSymbol]: outcome });
+      return move({
+        [transferableSymbol]: [outcome.anomalyMaps.buffer, outcome.scores.buffer],
+        [valueSymbol]: outcome,
+      });
     }
   }
 }

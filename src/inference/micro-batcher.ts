@@ -138,12 +138,22 @@ export class BatchQueue<T, R> implements SchedulableQueue {
       return Promise.reject(new InferenceCancelledError(this.label));
     }
     return new Promise<BatchedResult<R>>((resolve, reject) => {
-      const entry: Entry<T, R> = { payload, submittedAt: performance.now(), state: 'queued', dispatchedAt: 0, group, resolve, reject, cleanup: () => undefined };
+      const entry: Entry<T, R> = {
+        payload,
+        submittedAt: performance.now(),
+        state: 'queued',
+        dispatchedAt: 0,
+        group,
+        resolve,
+        reject,
+        cleanup: () => undefined,
+      };
       let timer: NodeJS.Timeout | undefined;
       if (Number.isFinite(options.timeoutMs)) {
         timer = setTimeout(() => {
           const stage = entry.state === 'running' ? 'running' : 'queued';
-          if (this.abandon(entry, new InferenceTimeoutError(this.label, options.timeoutMs, stage))) this.counters.timedOut++;
+          if (this.abandon(entry, new InferenceTimeoutError(this.label, options.timeoutMs, stage)))
+            this.counters.timedOut++;
         }, options.timeoutMs);
       }
       const signal = options.signal;
@@ -181,7 +191,8 @@ export class BatchQueue<T, R> implements SchedulableQueue {
   /** @internal The scheduler's view: when this queue's head becomes sendable (ms, performance.now clock). */
   readyAt(): number {
     if (this.pending.length === 0) return Number.POSITIVE_INFINITY;
-    if (this.pending.length >= this.scheduler.options.maxBatchSize || this.pending[0].group !== undefined) return Number.NEGATIVE_INFINITY;
+    if (this.pending.length >= this.scheduler.options.maxBatchSize || this.pending[0].group !== undefined)
+      return Number.NEGATIVE_INFINITY;
     return this.pending[0].submittedAt + this.scheduler.options.maxQueueDelayMs;
   }
 
@@ -199,11 +210,14 @@ export class BatchQueue<T, R> implements SchedulableQueue {
     if (this.delayTimer !== undefined && this.delayDeadline === at) return;
     this.clearDelayTimer();
     this.delayDeadline = at;
-    this.delayTimer = setTimeout(() => {
-      this.delayTimer = undefined;
-      this.delayDeadline = Number.POSITIVE_INFINITY;
-      this.scheduler.pump();
-    }, Math.ceil(at - now));
+    this.delayTimer = setTimeout(
+      () => {
+        this.delayTimer = undefined;
+        this.delayDeadline = Number.POSITIVE_INFINITY;
+        this.scheduler.pump();
+      },
+      Math.ceil(at - now),
+    );
   }
 
   /** @internal Sends up to maxBatchSize queued requests as one batch, or the group at the head alone. */

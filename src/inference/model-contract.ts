@@ -70,14 +70,28 @@ export const REQUIRED_METADATA_KEYS = [
 const finite = z.number().finite();
 const rgb = z.tuple([finite, finite, finite]);
 const scoreStatsSchema = z
-  .object({ count: z.number().int().nonnegative(), min: finite, max: finite, mean: finite, std: finite.nonnegative(), p50: finite, p95: finite, p99: finite })
+  .object({
+    count: z.number().int().nonnegative(),
+    min: finite,
+    max: finite,
+    mean: finite,
+    std: finite.nonnegative(),
+    p50: finite,
+    p95: finite,
+    p99: finite,
+  })
   .refine((stats) => stats.min <= stats.max, 'min must not exceed max');
 const mapStatsSchema = z
   .object({ min: finite, max: finite, p99: finite })
   .refine((stats) => stats.min <= stats.max, 'min must not exceed max');
 
 /** A JSON-valued key: parsed, then checked against its schema. */
-function jsonValue<T>(props: Readonly<Record<string, string>>, key: string, schema: z.ZodType<T>, problems: string[]): T | undefined {
+function jsonValue<T>(
+  props: Readonly<Record<string, string>>,
+  key: string,
+  schema: z.ZodType<T>,
+  problems: string[],
+): T | undefined {
   const text = props[key];
   if (text === undefined) return undefined;
   let value: unknown;
@@ -89,7 +103,9 @@ function jsonValue<T>(props: Readonly<Record<string, string>>, key: string, sche
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message));
+    const issues = parsed.error.issues.map((issue) =>
+      issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
+    );
     problems.push(`metadata "${key}" is invalid (${issues.join(', ')}): ${JSON.stringify(text.slice(0, 80))}`);
     return undefined;
   }
@@ -118,16 +134,24 @@ export function parseModelMetadata(props: Readonly<Record<string, string>>): Mod
 
   const formatVersion = props.format_version;
   if (formatVersion !== undefined && formatVersion !== CONTRACT_FORMAT_VERSION) {
-    problems.push(`metadata "format_version" is ${JSON.stringify(formatVersion)}, this service reads format ${CONTRACT_FORMAT_VERSION}`);
+    problems.push(
+      `metadata "format_version" is ${JSON.stringify(formatVersion)}, this service reads format ${CONTRACT_FORMAT_VERSION}`,
+    );
   }
   const architecture = jsonValue(props, 'architecture', z.record(z.unknown()), problems);
-  const inputSize = jsonValue(props, 'input_size', z.tuple([z.number().int().positive(), z.number().int().positive()]), problems);
+  const inputSize = jsonValue(
+    props,
+    'input_size',
+    z.tuple([z.number().int().positive(), z.number().int().positive()]),
+    problems,
+  );
   const mean = jsonValue(props, 'mean', rgb, problems);
   const std = jsonValue(props, 'std', z.tuple([finite.positive(), finite.positive(), finite.positive()]), problems);
   const category = props.category;
   if (category !== undefined && category.trim() === '') problems.push('metadata "category" is empty');
   const maskRate = numberValue(props, 'mask_rate', problems);
-  if (maskRate !== undefined && (maskRate < 0 || maskRate > 1)) problems.push(`metadata "mask_rate" is ${maskRate}, expected a value in [0, 1]`);
+  if (maskRate !== undefined && (maskRate < 0 || maskRate > 1))
+    problems.push(`metadata "mask_rate" is ${maskRate}, expected a value in [0, 1]`);
   const trainingData = jsonValue(props, 'training_data', z.unknown(), problems);
   const scoreStats = jsonValue(props, 'score_stats', scoreStatsSchema, problems);
   const mapStats = jsonValue(props, 'map_stats', mapStatsSchema, problems);
@@ -190,7 +214,8 @@ export function describeOnnxFile(bytes: Uint8Array): OnnxFileDescription {
   const problems: string[] = [];
   const defaultOpset = header.opsetImports.find((opset) => opset.domain === '' || opset.domain === 'ai.onnx');
   if (defaultOpset === undefined) problems.push('the model imports no default-domain (ai.onnx) opset');
-  else if (defaultOpset.version !== CONTRACT_OPSET) problems.push(`opset is ${defaultOpset.version}, the contract requires ${CONTRACT_OPSET}`);
+  else if (defaultOpset.version !== CONTRACT_OPSET)
+    problems.push(`opset is ${defaultOpset.version}, the contract requires ${CONTRACT_OPSET}`);
   let metadata: ModelMetadata | undefined;
   try {
     metadata = parseModelMetadata(header.metadataProps);

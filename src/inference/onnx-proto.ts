@@ -123,7 +123,8 @@ class WireReader {
   }
 
   private advance(count: number): void {
-    if (this.position + count > this.end) throw new OnnxParseError(`truncated fixed-width value at byte ${this.position}`);
+    if (this.position + count > this.end)
+      throw new OnnxParseError(`truncated fixed-width value at byte ${this.position}`);
     this.position += count;
   }
 }

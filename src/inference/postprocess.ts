@@ -22,7 +22,13 @@ export function isAnomalousScore(score: number, threshold: number): boolean {
  * torch's `F.interpolate(mode="bilinear", align_corners=False)` (no antialiasing), the same
  * interpolation the model uses to upsample its own stage maps.
  */
-export function resizeMap(map: Float32Array, width: number, height: number, targetWidth: number, targetHeight: number): Float32Array {
+export function resizeMap(
+  map: Float32Array,
+  width: number,
+  height: number,
+  targetWidth: number,
+  targetHeight: number,
+): Float32Array {
   if (map.length !== width * height) throw new RangeError(`map has ${map.length} values, expected ${width}×${height}`);
   if (width === targetWidth && height === targetHeight) return map.slice();
   const output = new Float32Array(targetWidth * targetHeight);
@@ -99,7 +105,8 @@ export function colorizeMap(map: Float32Array, scale: HeatmapScale): Uint8Array 
 
 /** `(1 - alpha) · image + alpha · heatmap`, per byte. */
 export function blendRgb(image: Uint8Array, heatmap: Uint8Array, alpha: number): Uint8Array {
-  if (image.length !== heatmap.length) throw new RangeError(`image has ${image.length} bytes, heatmap ${heatmap.length}`);
+  if (image.length !== heatmap.length)
+    throw new RangeError(`image has ${image.length} bytes, heatmap ${heatmap.length}`);
   if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(`alpha must be in [0, 1], got ${alpha}`);
   const out = new Uint8Array(image.length);
   // The blend lies in [0, 255], where (x + 0.5) | 0 is Math.round(x).
@@ -117,14 +124,21 @@ const PNG_COMPRESSION_LEVEL = 1;
 function encodePng(data: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<Buffer> {
   const image = sharp(data, { raw: { width, height, channels } });
   // Without an explicit b-w colourspace sharp writes a one-channel raw input as 3-channel sRGB.
-  return (channels === 1 ? image.toColourspace('b-w') : image).png({ compressionLevel: PNG_COMPRESSION_LEVEL }).toBuffer();
+  return (channels === 1 ? image.toColourspace('b-w') : image)
+    .png({ compressionLevel: PNG_COMPRESSION_LEVEL })
+    .toBuffer();
 }
 
 /**
  * Heatmap PNG and overlay PNG (the heatmap blended over `image`) of `map`, the size of the
  * image, each encoding as soon as its pixels are ready.
  */
-export function renderHeatmapAndOverlayPngs(image: RgbImage, map: Float32Array, scale: HeatmapScale, alpha = 0.5): { heatmap: Promise<Buffer>; overlay: Promise<Buffer> } {
+export function renderHeatmapAndOverlayPngs(
+  image: RgbImage,
+  map: Float32Array,
+  scale: HeatmapScale,
+  alpha = 0.5,
+): { heatmap: Promise<Buffer>; overlay: Promise<Buffer> } {
   if (map.length !== image.width * image.height) {
     throw new RangeError(`map has ${map.length} values, image is ${image.width}×${image.height}`);
   }
@@ -136,7 +150,8 @@ export function renderHeatmapAndOverlayPngs(image: RgbImage, map: Float32Array, 
 
 /** One-channel PNG, 255 where the mask is set, 0 elsewhere. */
 export function renderMaskPng(mask: Uint8Array, width: number, height: number): Promise<Buffer> {
-  if (mask.length !== width * height) throw new RangeError(`mask has ${mask.length} values, expected ${width}×${height}`);
+  if (mask.length !== width * height)
+    throw new RangeError(`mask has ${mask.length} values, expected ${width}×${height}`);
   const bytes = new Uint8Array(mask.length);
   for (let i = 0; i < mask.length; i++) bytes[i] = mask[i] !== 0 ? 255 : 0;
   return encodePng(bytes, width, height, 1);
@@ -221,7 +236,10 @@ export function buildInspectionArtifacts(input: InspectionArtifactsInput): Inspe
   const { width, height } = input.original;
   const map = resizeMap(input.anomalyMap, input.mapWidth, input.mapHeight, width, height);
   const mask = thresholdMap(map, input.threshold);
-  const pngs = { mask: renderMaskPng(mask, width, height), ...renderHeatmapAndOverlayPngs(input.original, map, heatmapScaleFromStats(input.mapStats), input.overlayAlpha) };
+  const pngs = {
+    mask: renderMaskPng(mask, width, height),
+    ...renderHeatmapAndOverlayPngs(input.original, map, heatmapScaleFromStats(input.mapStats), input.overlayAlpha),
+  };
   // Whoever stores the PNGs awaits them; this only keeps a failed encoding that nobody awaits
   // any more (the inspection failed elsewhere first) from being an unhandled rejection.
   for (const png of Object.values(pngs)) png.catch(() => undefined);

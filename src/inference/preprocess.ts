@@ -55,7 +55,11 @@ export async function resizeRgbSharpLinear(image: RgbImage, width: number, heigh
     .resize(width, height, { fit: 'fill', kernel: 'linear' })
     .raw()
     .toBuffer({ resolveWithObject: true });
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+  return {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    width: info.width,
+    height: info.height,
+  };
 }
 
 // --- Pillow's BILINEAR resample (libImaging/Resample.c), bit for bit --------------------------
@@ -97,7 +101,8 @@ function bilinearCoefficients(inSize: number, outSize: number): ResampleCoeffici
     }
     for (let k = 0; k < count; k++) {
       const weight = total !== 0 ? raw[k] / total : raw[k];
-      weights[out * kernelSize + k] = weight < 0 ? Math.trunc(-0.5 + weight * PRECISION_SCALE) : Math.trunc(0.5 + weight * PRECISION_SCALE);
+      weights[out * kernelSize + k] =
+        weight < 0 ? Math.trunc(-0.5 + weight * PRECISION_SCALE) : Math.trunc(0.5 + weight * PRECISION_SCALE);
     }
     bounds[out * 2] = first;
     bounds[out * 2 + 1] = count;
@@ -198,7 +203,11 @@ export function normalizeToChw(image: RgbImage, mean: RgbTriple, std: RgbTriple)
  */
 export async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
   const { info, pixels } = await decodeImageRgb(bytes, { maxPixels });
-  return { data: new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength), width: info.width, height: info.height };
+  return {
+    data: new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength),
+    width: info.width,
+    height: info.height,
+  };
 }
 
 /** Resize to the model input, normalise: the trainer's pre-processing of a decoded image. */

@@ -28,7 +28,9 @@ export function checkExecutionProviders(providers: readonly ExecutionProvider[])
   const packageDir = path.dirname(path.dirname(require.resolve('onnxruntime-node')));
   const binDir = path.join(packageDir, 'bin');
   const found = existsSync(binDir)
-    ? readdirSync(binDir, { recursive: true, encoding: 'utf8' }).some((entry) => path.basename(entry).startsWith('libonnxruntime_providers_cuda'))
+    ? readdirSync(binDir, { recursive: true, encoding: 'utf8' }).some((entry) =>
+        path.basename(entry).startsWith('libonnxruntime_providers_cuda'),
+      )
     : false;
   if (!found) {
     throw new Error(

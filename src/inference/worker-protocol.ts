@@ -21,7 +21,8 @@ export interface WorkerRuntimeOptions {
 }
 
 /** Where a worker reads the ONNX bytes from; bytes are shared, not copied, between threads. */
-export type ModelSource = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'bytes'; readonly bytes: SharedArrayBuffer };
+export type ModelSource =
+  { readonly kind: 'file'; readonly path: string } | { readonly kind: 'bytes'; readonly bytes: SharedArrayBuffer };
 
 export interface ModelHandle {
   /** Unique per load, so a reloaded key never reuses a stale session. */

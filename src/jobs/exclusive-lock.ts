@@ -20,7 +20,10 @@ export class ExclusiveLock {
     const client = await pool.connect();
     try {
       if (waitMs <= 0) {
-        const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
+        const { rows } = await client.query<{ locked: boolean }>(
+          'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
+          [key],
+        );
         if (rows[0]?.locked) return new ExclusiveLock(client, key);
         client.release();
         return null;

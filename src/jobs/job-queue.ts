@@ -85,7 +85,11 @@ export class JobQueue {
     const logger = options.logger.child({ component: 'job-queue' });
     boss.on('error', (error) => logger.warn({ err: error }, 'job queue error'));
     await boss.start();
-    const lockPool = new pg.Pool({ connectionString: options.databaseUrl, max: 8, application_name: 'inspection-job-locks' });
+    const lockPool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: 8,
+      application_name: 'inspection-job-locks',
+    });
     lockPool.on('error', (error) => logger.warn({ err: error }, 'idle job-lock connection failed'));
     return new JobQueue(boss, lockPool, logger, options.pollingIntervalSeconds ?? 2);
   }
@@ -117,7 +121,13 @@ export class JobQueue {
    * rolls back with the caller's transaction.
    */
   async send(queue: string, payload: object, executor?: SqlExecutor): Promise<string> {
-    const db = executor ? { executeSql: async (text: string, values: unknown[]) => ({ rows: (await executor.query(text, values)) as unknown[] }) } : undefined;
+    const db = executor
+      ? {
+          executeSql: async (text: string, values: unknown[]) => ({
+            rows: (await executor.query(text, values)) as unknown[],
+          }),
+        }
+      : undefined;
     const id = await this.boss.send(queue, payload, db ? { db } : {});
     if (!id) throw new Error(`queue ${queue} refused the job`);
     return id;
@@ -143,9 +153,13 @@ export class JobQueue {
     const ids: string[] = [];
     for (let index = 0; index < definition.concurrency; index += 1) {
       ids.push(
-        await this.boss.work<object>(name, { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: this.pollingIntervalSeconds }, async (jobs) => {
-          for (const job of jobs) await this.deliver(definition, job);
-        }),
+        await this.boss.work<object>(
+          name,
+          { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: this.pollingIntervalSeconds },
+          async (jobs) => {
+            for (const job of jobs) await this.deliver(definition, job);
+          },
+        ),
       );
     }
     this.workerIds.set(name, ids);
@@ -160,12 +174,23 @@ export class JobQueue {
     return delivery.finally(() => this.running.delete(entry));
   }
 
-  private async run(definition: QueueDefinition<object>, job: PgBoss.JobWithMetadata<object>, signal: AbortSignal): Promise<void> {
+  private async run(
+    definition: QueueDefinition<object>,
+    job: PgBoss.JobWithMetadata<object>,
+    signal: AbortSignal,
+  ): Promise<void> {
     try {
-      await definition.handle(job.data, { signal, retryCount: job.retryCount, isLastAttempt: job.retryCount >= job.retryLimit });
+      await definition.handle(job.data, {
+        signal,
+        retryCount: job.retryCount,
+        isLastAttempt: job.retryCount >= job.retryLimit,
+      });
     } catch (error) {
       if (!(error instanceof JobInterruptedError)) {
-        this.logger.warn({ err: error, queue: definition.name, jobId: job.id, retryCount: job.retryCount }, 'job failed');
+        this.logger.warn(
+          { err: error, queue: definition.name, jobId: job.id, retryCount: job.retryCount },
+          'job failed',
+        );
         throw error;
       }
       // Handed back as a fresh delivery, so a restart does not use up one of the job's retries.

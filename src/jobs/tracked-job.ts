@@ -134,7 +134,10 @@ export class TrackedJobs<TPayload extends object, TState, TReason> {
         });
         if (requeued) {
           recovered += 1;
-          this.logger.warn({ [this.kind.idField]: id }, `${this.kind.label} was left running by a process that stopped; queued again`);
+          this.logger.warn(
+            { [this.kind.idField]: id },
+            `${this.kind.label} was left running by a process that stopped; queued again`,
+          );
           this.kind.publish(id);
         }
       } finally {
@@ -196,7 +199,8 @@ export class TrackedJobs<TPayload extends object, TState, TReason> {
 
   /** What a run that `work` ended with an error leaves behind. Throws to hand the job back to the queue. */
   private async settle(state: TState, run: TrackedRun, error: unknown): Promise<void> {
-    const meaning = this.kind.classify?.(error, state, run) ?? (error instanceof JobInterruptedError ? INTERRUPTED : UNEXPECTED);
+    const meaning =
+      this.kind.classify?.(error, state, run) ?? (error instanceof JobInterruptedError ? INTERRUPTED : UNEXPECTED);
     switch (meaning.kind) {
       case 'stopped':
         return;

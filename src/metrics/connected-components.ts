@@ -302,7 +302,12 @@ export function componentStats(
     stats.push({
       label,
       area,
-      bbox: { x: minX[label], y: minY[label], width: maxX[label] - minX[label] + 1, height: maxY[label] - minY[label] + 1 },
+      bbox: {
+        x: minX[label],
+        y: minY[label],
+        width: maxX[label] - minX[label] + 1,
+        height: maxY[label] - minY[label] + 1,
+      },
       centroid: { x: sumX[label] / area, y: sumY[label] / area },
       meanValue: values === undefined ? null : sumValue[label] / area,
       maxValue: values === undefined ? null : maxValue[label],

@@ -111,7 +111,8 @@ export function trapezoidUpTo(xs: ArrayLike<number>, ys: ArrayLike<number>, limi
 export function downsampleCurve(xs: ArrayLike<number>, ys: ArrayLike<number>, maxPoints: number): CurvePoint[] {
   const n = xs.length;
   if (ys.length !== n) throw new RangeError(`got ${n} x values but ${ys.length} y values`);
-  if (!Number.isInteger(maxPoints) || maxPoints < 2) throw new RangeError(`maxPoints must be an integer >= 2, got ${maxPoints}`);
+  if (!Number.isInteger(maxPoints) || maxPoints < 2)
+    throw new RangeError(`maxPoints must be an integer >= 2, got ${maxPoints}`);
   for (let i = 1; i < n; i++) {
     if (!(xs[i] >= xs[i - 1])) throw new RangeError(`curve x values must be nondecreasing (index ${i})`);
   }

@@ -5,7 +5,9 @@ import type { MetricsOutcome, MetricsTask } from './evaluation-metrics.worker';
 
 /** The compiled worker script (also when this module runs from its TypeScript source, as under ts-jest). */
 function metricsWorkerFile(): string {
-  return __filename.endsWith('.ts') ? path.resolve(__dirname, '../../dist/src/metrics/evaluation-metrics.worker.js') : path.join(__dirname, 'evaluation-metrics.worker.js');
+  return __filename.endsWith('.ts')
+    ? path.resolve(__dirname, '../../dist/src/metrics/evaluation-metrics.worker.js')
+    : path.join(__dirname, 'evaluation-metrics.worker.js');
 }
 
 /**
@@ -13,7 +15,12 @@ function metricsWorkerFile(): string {
  * stall the process's event loop (HTTP, websockets, other jobs). The maps and masks are
  * transferred, not copied, and are unusable here afterwards.
  */
-export async function computeMetricsInWorker(images: EvaluatedImage[], width: number, height: number, options: EvaluationMetricsOptions): Promise<EvaluationMetrics> {
+export async function computeMetricsInWorker(
+  images: EvaluatedImage[],
+  width: number,
+  height: number,
+  options: EvaluationMetricsOptions,
+): Promise<EvaluationMetrics> {
   const worker = new Worker(metricsWorkerFile());
   try {
     const outcome = new Promise<MetricsOutcome>((resolve, reject) => {

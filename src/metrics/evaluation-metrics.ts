@@ -81,8 +81,15 @@ export function maskLabel(mask: Uint8Array): 0 | 1 {
  * Pixel-centre nearest-neighbour resize of a one-byte-per-pixel mask (source pixel
  * floor((x + 0.5) · srcWidth / width), as PIL's NEAREST); the result holds 0 and 1.
  */
-export function resizeMaskNearest(mask: Uint8Array, srcWidth: number, srcHeight: number, width: number, height: number): Uint8Array {
-  if (mask.length !== srcWidth * srcHeight) throw new RangeError(`a ${srcWidth}×${srcHeight} mask has ${srcWidth * srcHeight} pixels, got ${mask.length}`);
+export function resizeMaskNearest(
+  mask: Uint8Array,
+  srcWidth: number,
+  srcHeight: number,
+  width: number,
+  height: number,
+): Uint8Array {
+  if (mask.length !== srcWidth * srcHeight)
+    throw new RangeError(`a ${srcWidth}×${srcHeight} mask has ${srcWidth * srcHeight} pixels, got ${mask.length}`);
   const resized = new Uint8Array(width * height);
   const columns = new Int32Array(width);
   for (let x = 0; x < width; x++) columns[x] = Math.min(srcWidth - 1, Math.floor(((x + 0.5) * srcWidth) / width));
@@ -136,7 +143,8 @@ class ProCurveSampler implements ScoreGroupSink {
       if (x > this.limit) {
         // The curve ends at the limit, at the height AUPRO integrates to (linear interpolation).
         const { x: previousX, y: previousY } = this.last;
-        if (previousX < this.limit) this.last = { x: this.limit, y: previousY + ((y - previousY) * (this.limit - previousX)) / (x - previousX) };
+        if (previousX < this.limit)
+          this.last = { x: this.limit, y: previousY + ((y - previousY) * (this.limit - previousX)) / (x - previousX) };
         this.done = true;
         break;
       }
@@ -160,23 +168,45 @@ class ProCurveSampler implements ScoreGroupSink {
 }
 
 /** Pixel AUROC, AUPRO and pixel F1-max in one scan (as evaluatePixelMetrics), plus the PRO curve; null without defect or normal pixels. */
-function pixelResults(maps: readonly Float32Array[], masks: readonly Uint8Array[], width: number, height: number, options: EvaluationMetricsOptions): PixelResults | null {
+function pixelResults(
+  maps: readonly Float32Array[],
+  masks: readonly Uint8Array[],
+  width: number,
+  height: number,
+  options: EvaluationMetricsOptions,
+): PixelResults | null {
   const positives = regionPositivePixels(maps, masks, width, height);
   if (positives.count === 0 || positives.negativePixels === 0 || positives.regionCount === 0) return null;
   const roc = new RocAccumulator(positives.count, positives.negativePixels);
   const pro = new ProAccumulator(positives.negativePixels, positives.regionCount, options.proLimit);
   const f1 = new F1Accumulator(positives.count);
-  const curve = new ProCurveSampler(positives.negativePixels, positives.regionCount, options.proLimit, options.curvePoints);
-  scanPixelScoreGroups(maps, positives, {
-    add(batch: ScoreGroupBatch): void {
-      roc.add(batch);
-      pro.add(batch);
-      f1.add(batch);
-      curve.add(batch);
+  const curve = new ProCurveSampler(
+    positives.negativePixels,
+    positives.regionCount,
+    options.proLimit,
+    options.curvePoints,
+  );
+  scanPixelScoreGroups(
+    maps,
+    positives,
+    {
+      add(batch: ScoreGroupBatch): void {
+        roc.add(batch);
+        pro.add(batch);
+        f1.add(batch);
+        curve.add(batch);
+      },
     },
-  }, { mergeNegativeRuns: true });
+    { mergeNegativeRuns: true },
+  );
   const f1Max = f1.result();
-  return { auroc: roc.auroc(), aupro: pro.aupro(), f1Max: f1Max.f1, f1Threshold: f1Max.threshold, proCurve: curve.points(options.curvePoints) };
+  return {
+    auroc: roc.auroc(),
+    aupro: pro.aupro(),
+    f1Max: f1Max.f1,
+    f1Threshold: f1Max.threshold,
+    proCurve: curve.points(options.curvePoints),
+  };
 }
 
 function countPositives(labels: Uint8Array): number {
@@ -196,11 +226,19 @@ function imageAurocOrNull(scores: Float64Array, labels: Uint8Array): number | nu
  * Peak extra memory: about 2.2 bytes per pixel for the pixel scan (see evaluatePixelMetrics)
  * on top of the maps (4 bytes a pixel) and masks (1) the caller holds.
  */
-export function computeEvaluationMetrics(images: readonly EvaluatedImage[], width: number, height: number, options: EvaluationMetricsOptions): EvaluationMetrics {
-  if (!(options.proLimit > 0 && options.proLimit <= 1)) throw new RangeError(`proLimit must be in (0, 1], got ${options.proLimit}`);
+export function computeEvaluationMetrics(
+  images: readonly EvaluatedImage[],
+  width: number,
+  height: number,
+  options: EvaluationMetricsOptions,
+): EvaluationMetrics {
+  if (!(options.proLimit > 0 && options.proLimit <= 1))
+    throw new RangeError(`proLimit must be in (0, 1], got ${options.proLimit}`);
   images.forEach((image, index) => {
     if (image.map.length !== width * height || image.mask.length !== width * height) {
-      throw new RangeError(`image ${index}: map and mask must have ${width}×${height} values, got ${image.map.length} and ${image.mask.length}`);
+      throw new RangeError(
+        `image ${index}: map and mask must have ${width}×${height} values, got ${image.map.length} and ${image.mask.length}`,
+      );
     }
   });
   const maps = images.map((image) => image.map);
@@ -215,9 +253,14 @@ export function computeEvaluationMetrics(images: readonly EvaluatedImage[], widt
   const pixels = images.length > 0 ? pixelResults(maps, masks, width, height, options) : null;
 
   const goodIndexes = images.flatMap((image, index) => (image.defectType === null ? [index] : []));
-  const defectTypes = [...new Set(images.flatMap((image) => (image.defectType === null ? [] : [image.defectType])))].sort();
+  const defectTypes = [
+    ...new Set(images.flatMap((image) => (image.defectType === null ? [] : [image.defectType]))),
+  ].sort();
   const perDefect = defectTypes.map((defectType): DefectMetrics => {
-    const indexes = [...goodIndexes, ...images.flatMap((image, index) => (image.defectType === defectType ? [index] : []))];
+    const indexes = [
+      ...goodIndexes,
+      ...images.flatMap((image, index) => (image.defectType === defectType ? [index] : [])),
+    ];
     const subsetPixels = pixelResults(
       indexes.map((index) => maps[index] as Float32Array),
       indexes.map((index) => masks[index] as Uint8Array),

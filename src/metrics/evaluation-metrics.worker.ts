@@ -1,7 +1,12 @@
 // A one-shot worker thread: computes an evaluation's metrics (seconds of CPU for a large test
 // split) off the event loop of the server or worker process that ran the evaluation.
 import { parentPort } from 'node:worker_threads';
-import { computeEvaluationMetrics, type EvaluatedImage, type EvaluationMetrics, type EvaluationMetricsOptions } from './evaluation-metrics';
+import {
+  computeEvaluationMetrics,
+  type EvaluatedImage,
+  type EvaluationMetrics,
+  type EvaluationMetricsOptions,
+} from './evaluation-metrics';
 
 export interface MetricsTask {
   images: EvaluatedImage[];

@@ -29,9 +29,7 @@ export class RocAccumulator implements ScoreGroupSink {
     recordCurve = false,
   ) {
     if (totalPositives === 0 || totalNegatives === 0) {
-      throw new RangeError(
-        `ROC needs both classes, got ${totalPositives} positives and ${totalNegatives} negatives`,
-      );
+      throw new RangeError(`ROC needs both classes, got ${totalPositives} positives and ${totalNegatives} negatives`);
     }
     this.curve = recordCurve ? new CurveBuilder() : null;
     this.curve?.push(0, 0, Infinity);

@@ -52,7 +52,7 @@ export function groupItemScores(scores: Float32Array | Float64Array, labels: Uin
   const positives = new Uint32Array(n);
   const positiveWeights = new Float64Array(n);
   let length = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     const score = scores[order[i]];
     let negativeCount = 0;
     let positiveCount = 0;
@@ -223,7 +223,12 @@ function planBucketRanges(pixelsPerBucket: Uint32Array, maxPixels: number): Buck
 }
 
 /** Writes the low 16 key bits of every pixel whose bucket is flagged to its bucket. */
-function scatterRange(maps: readonly Float32Array[], flags: Uint8Array, buffer: Uint16Array, cursors: Uint32Array): void {
+function scatterRange(
+  maps: readonly Float32Array[],
+  flags: Uint8Array,
+  buffer: Uint16Array,
+  cursors: Uint32Array,
+): void {
   for (let m = 0; m < maps.length; m++) {
     const map = maps[m];
     const bits = new Int32Array(map.buffer, map.byteOffset, map.length);
@@ -338,7 +343,7 @@ class BucketAggregator {
     this.sortResidues(residues, start, end);
     const { groupResidues, groupCounts } = this;
     let groups = 0;
-    for (let i = end - 1; i >= start; ) {
+    for (let i = end - 1; i >= start;) {
       const residue = residues[i];
       let count = 0;
       for (; i >= start && residues[i] === residue; i--) count++;

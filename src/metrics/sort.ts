@@ -111,8 +111,8 @@ function radixArgsortAscending(keyWords: readonly Uint32Array[], n: number): Uin
   for (const word of keyWords) {
     for (let shift = 0; shift < 32; shift += DIGIT_BITS) {
       offsets.fill(0);
-      for (let i = 0; i < n; i++) offsets[((word[i]) >>> shift) & DIGIT_MASK]++;
-      if (n === 0 || offsets[((word[0]) >>> shift) & DIGIT_MASK] === n) continue;
+      for (let i = 0; i < n; i++) offsets[(word[i] >>> shift) & DIGIT_MASK]++;
+      if (n === 0 || offsets[(word[0] >>> shift) & DIGIT_MASK] === n) continue;
       let running = 0;
       for (let d = 0; d < DIGIT_COUNT; d++) {
         const count = offsets[d];
@@ -121,7 +121,7 @@ function radixArgsortAscending(keyWords: readonly Uint32Array[], n: number): Uin
       }
       for (let i = 0; i < n; i++) {
         const index = order[i];
-        const digit = ((word[index]) >>> shift) & DIGIT_MASK;
+        const digit = (word[index] >>> shift) & DIGIT_MASK;
         next[offsets[digit]++] = index;
       }
       const previous = order;

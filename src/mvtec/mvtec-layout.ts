@@ -91,7 +91,12 @@ export function planCategoryImport(files: readonly string[]): CategoryPlan {
       unexpected(path, top === 'train' ? 'train/ holds only good/ images' : `"${folder}" is not a plain folder name`);
       continue;
     }
-    images.push({ split: top === 'train' ? ImageSplit.TRAIN : ImageSplit.TEST, defectType: folder === GOOD ? null : folder, path, filename });
+    images.push({
+      split: top === 'train' ? ImageSplit.TRAIN : ImageSplit.TEST,
+      defectType: folder === GOOD ? null : folder,
+      path,
+      filename,
+    });
   }
 
   const samples: MvtecSample[] = [];
@@ -121,7 +126,11 @@ export function planCategoryImport(files: readonly string[]): CategoryPlan {
     if (pairedMasks.has(key)) continue;
     const [defect, stem] = key.split('/') as [string, string];
     for (const path of paths) {
-      problems.push({ path, code: ErrorCode.IMAGE_MISSING, message: `no test/${defect}/${stem}.png for this mask; not imported` });
+      problems.push({
+        path,
+        code: ErrorCode.IMAGE_MISSING,
+        message: `no test/${defect}/${stem}.png for this mask; not imported`,
+      });
     }
   }
   return { samples, problems };

@@ -14,7 +14,14 @@ export interface MvtecSource {
   /** Bytes of `<category>/<relativePath>`; a file above `maxBytes` is refused without being read whole. */
   read(category: string, relativePath: string, maxBytes: number): Promise<Buffer>;
   /** Stores the file under `key` in our bucket: a server-side copy for S3 sources, an upload otherwise. */
-  store(category: string, relativePath: string, bytes: Buffer, key: string, contentType: string, objectStore: ObjectStore): Promise<void>;
+  store(
+    category: string,
+    relativePath: string,
+    bytes: Buffer,
+    key: string,
+    contentType: string,
+    objectStore: ObjectStore,
+  ): Promise<void>;
 }
 
 /** A file or folder of the source that may not be read (outside the roots, gone). */
@@ -41,10 +48,22 @@ function isWithin(candidate: string, root: string): boolean {
  * written and after resolving symbolic links, so neither `..` nor a link leads out.
  */
 export async function resolveLocalSource(localPath: string, importRoots: readonly string[]): Promise<string> {
-  if (importRoots.length === 0) throw new AppError(ErrorCode.FORBIDDEN, 'imports from local paths are disabled on this server (IMPORT_ROOTS is empty); use s3Prefix');
-  if (!path.isAbsolute(localPath)) throw new AppError(ErrorCode.BAD_USER_INPUT, 'localPath must be an absolute path', { argument: 'source.localPath' });
+  if (importRoots.length === 0)
+    throw new AppError(
+      ErrorCode.FORBIDDEN,
+      'imports from local paths are disabled on this server (IMPORT_ROOTS is empty); use s3Prefix',
+    );
+  if (!path.isAbsolute(localPath))
+    throw new AppError(ErrorCode.BAD_USER_INPUT, 'localPath must be an absolute path', {
+      argument: 'source.localPath',
+    });
   const requested = path.resolve(localPath);
-  const outside = (): AppError => new AppError(ErrorCode.FORBIDDEN, 'localPath is not below any of the directories this server imports from (IMPORT_ROOTS)', { argument: 'source.localPath' });
+  const outside = (): AppError =>
+    new AppError(
+      ErrorCode.FORBIDDEN,
+      'localPath is not below any of the directories this server imports from (IMPORT_ROOTS)',
+      { argument: 'source.localPath' },
+    );
   if (!importRoots.some((root) => isWithin(requested, root))) throw outside();
   let real: string;
   try {
@@ -54,7 +73,8 @@ export async function resolveLocalSource(localPath: string, importRoots: readonl
   }
   const realRoots = await Promise.all(importRoots.map((root) => realpath(root).catch(() => null)));
   if (!realRoots.some((root) => root !== null && isWithin(real, root))) throw outside();
-  if (!(await stat(real)).isDirectory()) throw new AppError(ErrorCode.SOURCE_NOT_FOUND, `${requested} is not a folder`, { argument: 'source.localPath' });
+  if (!(await stat(real)).isDirectory())
+    throw new AppError(ErrorCode.SOURCE_NOT_FOUND, `${requested} is not a folder`, { argument: 'source.localPath' });
   return real;
 }
 
@@ -64,12 +84,24 @@ const RESERVED_PREFIXES = [objectKeys.uploadPrefix, objectKeys.imagePrefix, obje
 export function checkS3Prefix(prefix: string): string {
   const trimmed = prefix.trim().replace(/\/+$/, '');
   const segments = trimmed.split('/');
-  if (trimmed.length === 0 || trimmed.length > 512 || segments.some((segment) => segment === '' || segment === '.' || segment === '..' || /[\p{Cc}\\]/u.test(segment))) {
-    throw new AppError(ErrorCode.BAD_USER_INPUT, 's3Prefix must be a plain relative prefix such as "incoming/mvtec" (no leading "/", no "." or ".." segments)', { argument: 'source.s3Prefix' });
+  if (
+    trimmed.length === 0 ||
+    trimmed.length > 512 ||
+    segments.some((segment) => segment === '' || segment === '.' || segment === '..' || /[\p{Cc}\\]/u.test(segment))
+  ) {
+    throw new AppError(
+      ErrorCode.BAD_USER_INPUT,
+      's3Prefix must be a plain relative prefix such as "incoming/mvtec" (no leading "/", no "." or ".." segments)',
+      { argument: 'source.s3Prefix' },
+    );
   }
   const normalized = `${trimmed}/`;
   if (RESERVED_PREFIXES.some((reserved) => normalized.startsWith(reserved))) {
-    throw new AppError(ErrorCode.FORBIDDEN, `the service's own ${normalized.split('/')[0]}/ objects cannot be imported`, { argument: 'source.s3Prefix' });
+    throw new AppError(
+      ErrorCode.FORBIDDEN,
+      `the service's own ${normalized.split('/')[0]}/ objects cannot be imported`,
+      { argument: 'source.s3Prefix' },
+    );
   }
   return normalized;
 }
@@ -83,7 +115,8 @@ export class LocalMvtecSource implements MvtecSource {
     const real = await realpath(path.join(this.root, relativePath)).catch(() => {
       throw new SourceFileError(ErrorCode.SOURCE_NOT_FOUND, 'the file is gone');
     });
-    if (!isWithin(real, this.root)) throw new SourceFileError(ErrorCode.FORBIDDEN, 'a symbolic link leads outside the import folder');
+    if (!isWithin(real, this.root))
+      throw new SourceFileError(ErrorCode.FORBIDDEN, 'a symbolic link leads outside the import folder');
     return real;
   }
 
@@ -92,7 +125,8 @@ export class LocalMvtecSource implements MvtecSource {
     const folders: string[] = [];
     for (const entry of entries) {
       if (entry.name.startsWith('.')) continue;
-      if (entry.isDirectory() || (entry.isSymbolicLink() && (await this.isFolderInside(entry.name)))) folders.push(entry.name);
+      if (entry.isDirectory() || (entry.isSymbolicLink() && (await this.isFolderInside(entry.name))))
+        folders.push(entry.name);
     }
     return folders.sort();
   }
@@ -142,7 +176,14 @@ export class LocalMvtecSource implements MvtecSource {
     return bytes;
   }
 
-  async store(_category: string, _relativePath: string, bytes: Buffer, key: string, contentType: string, objectStore: ObjectStore): Promise<void> {
+  async store(
+    _category: string,
+    _relativePath: string,
+    bytes: Buffer,
+    key: string,
+    contentType: string,
+    objectStore: ObjectStore,
+  ): Promise<void> {
     await objectStore.put(key, bytes, contentType);
   }
 }
@@ -187,7 +228,14 @@ export class S3MvtecSource implements MvtecSource {
     return bytes;
   }
 
-  async store(category: string, relativePath: string, _bytes: Buffer, key: string, contentType: string, objectStore: ObjectStore): Promise<void> {
+  async store(
+    category: string,
+    relativePath: string,
+    _bytes: Buffer,
+    key: string,
+    contentType: string,
+    objectStore: ObjectStore,
+  ): Promise<void> {
     await objectStore.copy(`${this.prefix}${category}/${relativePath}`, key, contentType);
   }
 }

@@ -91,7 +91,9 @@ export class PostgresEventTarget implements TypedEventTarget<CustomEvent> {
   dispatchEvent(event: CustomEvent): boolean {
     const payload = JSON.stringify({ topic: event.type, data: event.detail });
     if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) {
-      throw new Error(`event "${event.type}" is ${Buffer.byteLength(payload)} bytes; NOTIFY payloads must stay under 8000`);
+      throw new Error(
+        `event "${event.type}" is ${Buffer.byteLength(payload)} bytes; NOTIFY payloads must stay under 8000`,
+      );
     }
     this.publishPool.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]).catch((error: unknown) => {
       this.logger.error({ err: error, topic: event.type }, 'failed to publish event');

@@ -12,7 +12,12 @@ export interface Topics {
   IMPORT_JOB_UPDATED: [importJobId: string, { importJobId: string }];
   /** A model version was registered, validated, activated or re-thresholded. */
   MODEL_VERSION_CHANGED: [
-    { modelId: string; categoryId: string; kind: 'REGISTERED' | 'READY' | 'FAILED' | 'ACTIVATED' | 'THRESHOLD_CHANGED'; status: 'VALIDATING' | 'READY' | 'FAILED' },
+    {
+      modelId: string;
+      categoryId: string;
+      kind: 'REGISTERED' | 'READY' | 'FAILED' | 'ACTIVATED' | 'THRESHOLD_CHANGED';
+      status: 'VALIDATING' | 'READY' | 'FAILED';
+    },
   ];
   /** A new inspection row; subscribers filter on the category and the verdict, then load the row. */
   INSPECTION_CREATED: [{ inspectionId: string; categoryId: string; isAnomalous: boolean }];

@@ -39,7 +39,10 @@ export class ApiKeyResolver {
   }
 
   @Authorized(Role.ADMIN)
-  @Subscription(() => ApiKeyEvent, { topics: 'API_KEY_EVENT', description: 'API keys created or revoked, from any server process' })
+  @Subscription(() => ApiKeyEvent, {
+    topics: 'API_KEY_EVENT',
+    description: 'API keys created or revoked, from any server process',
+  })
   async apiKeyEvents(@Root() event: Topics['API_KEY_EVENT'][0], @Ctx() context: RequestContext): Promise<ApiKeyEvent> {
     const apiKey = await context.loaders.byId(ApiKeyEntity).load(event.apiKeyId);
     if (!apiKey) throw notFound('API key', event.apiKeyId);

@@ -32,7 +32,10 @@ export class CategoryResolver {
   }
 
   @Authorized(Role.ADMIN)
-  @Mutation(() => Boolean, { description: 'Deletes the category and its images (rows and objects); what snapshots list is kept until they are deleted' })
+  @Mutation(() => Boolean, {
+    description:
+      'Deletes the category and its images (rows and objects); what snapshots list is kept until they are deleted',
+  })
   async deleteCategory(@Arg('id', () => ID) id: string): Promise<boolean> {
     await this.categories.delete(id);
     return true;
@@ -45,7 +48,9 @@ export class CategoryResolver {
     return dataset;
   }
 
-  @FieldResolver(() => Int, { description: 'Live images, optionally of one split, defect type, or only good / defective ones' })
+  @FieldResolver(() => Int, {
+    description: 'Live images, optionally of one split, defect type, or only good / defective ones',
+  })
   async imageCount(
     @Root() category: CategoryEntity,
     @Ctx() context: RequestContext,
@@ -55,7 +60,12 @@ export class CategoryResolver {
   ): Promise<number> {
     const stats = await datasetLoaders(context, this.loaderServices).categoryStats.load(category.id);
     return stats.counts
-      .filter((row) => (!split || row.split === split) && (!defectType || row.defectType === defectType) && (good === null || good === undefined || (row.defectType === null) === good))
+      .filter(
+        (row) =>
+          (!split || row.split === split) &&
+          (!defectType || row.defectType === defectType) &&
+          (good === null || good === undefined || (row.defectType === null) === good),
+      )
       .reduce((sum, row) => sum + row.count, 0);
   }
 

@@ -36,7 +36,10 @@ export class DatasetResolver {
   }
 
   @Authorized(Role.ADMIN)
-  @Mutation(() => Boolean, { description: 'Deletes the dataset, its categories and images (rows and objects); what snapshots list is kept until they are deleted' })
+  @Mutation(() => Boolean, {
+    description:
+      'Deletes the dataset, its categories and images (rows and objects); what snapshots list is kept until they are deleted',
+  })
   async deleteDataset(@Arg('id', () => ID) id: string): Promise<boolean> {
     await this.datasetService.delete(id);
     return true;

@@ -1,4 +1,16 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import {
+  Arg,
+  Args,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  ID,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+  Subscription,
+} from 'type-graphql';
 import { Role } from '../auth/principal';
 import { CategoryEntity } from '../db/entities/category.entity';
 import type { EvaluationEntity } from '../db/entities/evaluation.entity';
@@ -8,7 +20,14 @@ import type { Page } from '../db/pagination';
 import { notFound } from '../errors';
 import type { RequestContext } from '../graphql/context';
 import { Category } from '../schema/dataset.types';
-import { CurvePoint, DefectMetrics, Evaluation, EvaluationConnection, EvaluationsArgs, StartEvaluationInput } from '../schema/evaluation.types';
+import {
+  CurvePoint,
+  DefectMetrics,
+  Evaluation,
+  EvaluationConnection,
+  EvaluationsArgs,
+  StartEvaluationInput,
+} from '../schema/evaluation.types';
 import { Snapshot } from '../schema/image.types';
 import { ModelVersion } from '../schema/model.types';
 import type { EvaluationService } from '../services/evaluation.service';
@@ -22,19 +41,30 @@ export function createEvaluationResolver(evaluations: EvaluationService) {
   @Resolver(() => Evaluation)
   class EvaluationResolver {
     @Authorized(Role.LABELER)
-    @Mutation(() => Evaluation, { description: 'Queues an evaluation of a READY model on the TEST images of a snapshot; follow it with evaluationProgress' })
-    startEvaluation(@Arg('input') input: StartEvaluationInput, @Ctx() context: RequestContext): Promise<EvaluationEntity> {
+    @Mutation(() => Evaluation, {
+      description:
+        'Queues an evaluation of a READY model on the TEST images of a snapshot; follow it with evaluationProgress',
+    })
+    startEvaluation(
+      @Arg('input') input: StartEvaluationInput,
+      @Ctx() context: RequestContext,
+    ): Promise<EvaluationEntity> {
       return evaluations.start(input, callerOf(context));
     }
 
     @Authorized(Role.LABELER)
-    @Mutation(() => Evaluation, { description: 'Stops a QUEUED or RUNNING evaluation (EVALUATION_NOT_CANCELLABLE otherwise)' })
+    @Mutation(() => Evaluation, {
+      description: 'Stops a QUEUED or RUNNING evaluation (EVALUATION_NOT_CANCELLABLE otherwise)',
+    })
     cancelEvaluation(@Arg('id', () => ID) id: string): Promise<EvaluationEntity> {
       return evaluations.cancel(id);
     }
 
     @Authorized(Role.ADMIN)
-    @Mutation(() => ModelVersion, { description: 'Sets the evaluated model’s threshold to the evaluation’s imageF1Threshold (EVALUATION_NOT_FINISHED unless SUCCEEDED)' })
+    @Mutation(() => ModelVersion, {
+      description:
+        'Sets the evaluated model’s threshold to the evaluation’s imageF1Threshold (EVALUATION_NOT_FINISHED unless SUCCEEDED)',
+    })
     applyEvaluationThreshold(@Arg('evaluationId', () => ID) evaluationId: string): Promise<ModelVersionEntity> {
       return evaluations.applyThreshold(evaluationId);
     }
@@ -46,14 +76,17 @@ export function createEvaluationResolver(evaluations: EvaluationService) {
     }
 
     @Authorized(Role.VIEWER)
-    @Query(() => EvaluationConnection, { description: 'Evaluations, newest first, optionally of one model and/or one category' })
+    @Query(() => EvaluationConnection, {
+      description: 'Evaluations, newest first, optionally of one model and/or one category',
+    })
     evaluations(@Args() args: EvaluationsArgs): Promise<Page<EvaluationEntity>> {
       return evaluations.list({ modelId: args.modelId, categoryId: args.categoryId }, args);
     }
 
     @Authorized(Role.VIEWER)
     @Subscription(() => Evaluation, {
-      description: 'The evaluation’s current state at once, then status and progress about once a second while it runs, from any process, until it has finished',
+      description:
+        'The evaluation’s current state at once, then status and progress about once a second while it runs, from any process, until it has finished',
       subscribe: ({ args }) => evaluations.watch(String(args.id)),
     })
     evaluationProgress(@Root() evaluation: EvaluationEntity, @Arg('id', () => ID) _id: string): EvaluationEntity {
@@ -76,7 +109,9 @@ export function createEvaluationResolver(evaluations: EvaluationService) {
 
     @FieldResolver(() => Snapshot, { nullable: true, description: 'null once the snapshot was deleted' })
     snapshot(@Root() evaluation: EvaluationEntity, @Ctx() context: RequestContext): Promise<SnapshotEntity | null> {
-      return evaluation.snapshotId ? context.loaders.byId(SnapshotEntity).load(evaluation.snapshotId) : Promise.resolve(null);
+      return evaluation.snapshotId
+        ? context.loaders.byId(SnapshotEntity).load(evaluation.snapshotId)
+        : Promise.resolve(null);
     }
 
     @FieldResolver(() => [DefectMetrics])

@@ -22,7 +22,10 @@ export class ImageResolver {
   @Query(() => ImageConnection, { description: 'Live images of a category, newest first, optionally filtered' })
   async images(@Args() args: ImagesArgs): Promise<Page<ImageEntity>> {
     await this.categories.requireLive(args.categoryId);
-    return this.imageService.list({ categoryId: args.categoryId, split: args.split, defectType: checkDefectType(args.defectType), good: args.good }, args);
+    return this.imageService.list(
+      { categoryId: args.categoryId, split: args.split, defectType: checkDefectType(args.defectType), good: args.good },
+      args,
+    );
   }
 
   @Authorized(Role.VIEWER)
@@ -32,7 +35,10 @@ export class ImageResolver {
   }
 
   @Authorized(Role.ADMIN)
-  @Mutation(() => Boolean, { description: 'Deletes the image and its objects; if a snapshot lists it, it is hidden now and removed with its last snapshot' })
+  @Mutation(() => Boolean, {
+    description:
+      'Deletes the image and its objects; if a snapshot lists it, it is hidden now and removed with its last snapshot',
+  })
   async deleteImage(@Arg('id', () => ID) id: string): Promise<boolean> {
     await this.imageService.delete(id);
     return true;
@@ -43,12 +49,17 @@ export class ImageResolver {
     return image.defectType === null;
   }
 
-  @FieldResolver(() => String, { description: 'Presigned GET URL of the image bytes (expires after PRESIGNED_URL_EXPIRY_SECONDS)' })
+  @FieldResolver(() => String, {
+    description: 'Presigned GET URL of the image bytes (expires after PRESIGNED_URL_EXPIRY_SECONDS)',
+  })
   url(@Root() image: ImageEntity): Promise<string> {
     return this.imageService.presignedUrl(image);
   }
 
-  @FieldResolver(() => String, { nullable: true, description: 'Presigned GET URL of the ground-truth mask, for defective TEST images' })
+  @FieldResolver(() => String, {
+    nullable: true,
+    description: 'Presigned GET URL of the ground-truth mask, for defective TEST images',
+  })
   maskUrl(@Root() image: ImageEntity): Promise<string | null> {
     return this.imageService.presignedMaskUrl(image);
   }

@@ -1,4 +1,16 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import {
+  Arg,
+  Args,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  ID,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+  Subscription,
+} from 'type-graphql';
 import { Role } from '../auth/principal';
 import { DatasetEntity } from '../db/entities/dataset.entity';
 import type { ImportJobEntity } from '../db/entities/import-job.entity';
@@ -19,8 +31,13 @@ export function createImportResolver(imports: MvtecImportService) {
   @Resolver(() => ImportJob)
   class ImportResolver {
     @Authorized(Role.LABELER)
-    @Mutation(() => ImportJob, { description: 'Imports MVTec-AD-style category folders in the background; follow it with importProgress' })
-    importMvtecDataset(@Arg('input') input: ImportMvtecDatasetInput, @Ctx() context: RequestContext): Promise<ImportJobEntity> {
+    @Mutation(() => ImportJob, {
+      description: 'Imports MVTec-AD-style category folders in the background; follow it with importProgress',
+    })
+    importMvtecDataset(
+      @Arg('input') input: ImportMvtecDatasetInput,
+      @Ctx() context: RequestContext,
+    ): Promise<ImportJobEntity> {
       return imports.start(input, callerOf(context));
     }
 
@@ -32,13 +49,17 @@ export function createImportResolver(imports: MvtecImportService) {
 
     @Authorized(Role.VIEWER)
     @Query(() => ImportJobConnection, { description: 'Import jobs, newest first, optionally of one dataset' })
-    importJobs(@Args() page: PageArgs, @Arg('datasetId', () => ID, { nullable: true }) datasetId?: string | null): Promise<Page<ImportJobEntity>> {
+    importJobs(
+      @Args() page: PageArgs,
+      @Arg('datasetId', () => ID, { nullable: true }) datasetId?: string | null,
+    ): Promise<Page<ImportJobEntity>> {
       return imports.list(datasetId, page);
     }
 
     @Authorized(Role.VIEWER)
     @Subscription(() => ImportJob, {
-      description: 'The job’s current state at once, then every change, until it has finished (a finished job: its final state, then the end)',
+      description:
+        'The job’s current state at once, then every change, until it has finished (a finished job: its final state, then the end)',
       subscribe: ({ args }) => imports.watch(String(args.id)),
     })
     importProgress(@Root() job: ImportJobEntity, @Arg('id', () => ID) _id: string): ImportJobEntity {

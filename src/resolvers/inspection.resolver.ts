@@ -1,4 +1,16 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import {
+  Arg,
+  Args,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  ID,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+  Subscription,
+} from 'type-graphql';
 import { Role } from '../auth/principal';
 import { ImageEntity } from '../db/entities/image.entity';
 import { InspectionEntity } from '../db/entities/inspection.entity';
@@ -8,7 +20,14 @@ import { notFound } from '../errors';
 import type { RequestContext } from '../graphql/context';
 import type { Topics } from '../pubsub/pubsub';
 import { Image } from '../schema/image.types';
-import { InspectBatchInput, InspectInput, Inspection, InspectionConnection, InspectionsArgs, RequestInspectionUploadInput } from '../schema/inspection.types';
+import {
+  InspectBatchInput,
+  InspectInput,
+  Inspection,
+  InspectionConnection,
+  InspectionsArgs,
+  RequestInspectionUploadInput,
+} from '../schema/inspection.types';
 import { ModelVersion } from '../schema/model.types';
 import { UploadTarget } from '../schema/upload.types';
 import type { UploadTargetInfo } from '../services/presigned-upload.service';
@@ -27,20 +46,29 @@ export class InspectionResolver {
   constructor(private readonly inspectionService: InspectionService) {}
 
   @Authorized(Role.LABELER)
-  @Mutation(() => Inspection, { description: 'Runs one image through a model; the result images are stored and their URLs presigned' })
+  @Mutation(() => Inspection, {
+    description: 'Runs one image through a model; the result images are stored and their URLs presigned',
+  })
   inspect(@Arg('input') input: InspectInput, @Ctx() context: RequestContext): Promise<InspectionEntity> {
     return this.inspectionService.inspect(input, callerOf(context));
   }
 
   @Authorized(Role.LABELER)
-  @Mutation(() => [Inspection], { description: 'Dataset images through the category’s active model, all or none; results in the order of imageIds' })
+  @Mutation(() => [Inspection], {
+    description: 'Dataset images through the category’s active model, all or none; results in the order of imageIds',
+  })
   inspectBatch(@Arg('input') input: InspectBatchInput, @Ctx() context: RequestContext): Promise<InspectionEntity[]> {
     return this.inspectionService.inspectBatch(input, callerOf(context));
   }
 
   @Authorized(Role.LABELER)
-  @Mutation(() => UploadTarget, { description: 'A presigned PUT URL for an image that is not in a dataset; PUT it, then inspect with its uploadId' })
-  requestInspectionUpload(@Arg('input') input: RequestInspectionUploadInput, @Ctx() context: RequestContext): Promise<UploadTargetInfo> {
+  @Mutation(() => UploadTarget, {
+    description: 'A presigned PUT URL for an image that is not in a dataset; PUT it, then inspect with its uploadId',
+  })
+  requestInspectionUpload(
+    @Arg('input') input: RequestInspectionUploadInput,
+    @Ctx() context: RequestContext,
+  ): Promise<UploadTargetInfo> {
     return this.inspectionService.requestUpload(input, callerOf(context));
   }
 
@@ -60,7 +88,8 @@ export class InspectionResolver {
   @Subscription(() => Inspection, {
     topics: 'INSPECTION_CREATED',
     filter: ({ payload, args }: { payload: InspectionCreated; args: InspectionCreatedArgs }) =>
-      (!args.categoryId || payload.categoryId === args.categoryId.toLowerCase()) && (!args.onlyAnomalous || payload.isAnomalous),
+      (!args.categoryId || payload.categoryId === args.categoryId.toLowerCase()) &&
+      (!args.onlyAnomalous || payload.isAnomalous),
     description: 'Every new inspection, made by any server process; of one category if given',
   })
   async inspectionCreated(
@@ -81,7 +110,10 @@ export class InspectionResolver {
     return model;
   }
 
-  @FieldResolver(() => Image, { nullable: true, description: 'The dataset image inspected; null for an inspection upload' })
+  @FieldResolver(() => Image, {
+    nullable: true,
+    description: 'The dataset image inspected; null for an inspection upload',
+  })
   async image(@Root() inspection: InspectionEntity, @Ctx() context: RequestContext): Promise<ImageEntity | null> {
     return inspection.imageId ? context.loaders.byId(ImageEntity).load(inspection.imageId) : null;
   }
@@ -101,8 +133,13 @@ export class InspectionResolver {
     return this.inspectionService.presignedResultUrl(inspection.maskObjectKey);
   }
 
-  @FieldResolver(() => String, { nullable: true, description: 'The uploaded image inspected, for an inspection upload' })
+  @FieldResolver(() => String, {
+    nullable: true,
+    description: 'The uploaded image inspected, for an inspection upload',
+  })
   inputUrl(@Root() inspection: InspectionEntity): Promise<string | null> {
-    return inspection.inputObjectKey ? this.inspectionService.presignedInputUrl(inspection.inputObjectKey) : Promise.resolve(null);
+    return inspection.inputObjectKey
+      ? this.inspectionService.presignedInputUrl(inspection.inputObjectKey)
+      : Promise.resolve(null);
   }
 }

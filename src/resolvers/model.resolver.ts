@@ -1,5 +1,18 @@
 import DataLoader from 'dataloader';
-import { Arg, Args, Authorized, Ctx, FieldResolver, Float, ID, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import {
+  Arg,
+  Args,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  Float,
+  ID,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+  Subscription,
+} from 'type-graphql';
 import { Role } from '../auth/principal';
 import { CategoryEntity } from '../db/entities/category.entity';
 import type { EntityLoaders } from '../db/entity-loaders';
@@ -9,7 +22,16 @@ import { notFound } from '../errors';
 import type { RequestContext } from '../graphql/context';
 import type { Topics } from '../pubsub/pubsub';
 import { Category } from '../schema/dataset.types';
-import { ModelMetadataEntry, ModelsArgs, ModelVersion, ModelVersionConnection, ModelVersionEvent, ModelVersionEventKind, RegisterModelInput, RequestModelUploadInput } from '../schema/model.types';
+import {
+  ModelMetadataEntry,
+  ModelsArgs,
+  ModelVersion,
+  ModelVersionConnection,
+  ModelVersionEvent,
+  ModelVersionEventKind,
+  RegisterModelInput,
+  RequestModelUploadInput,
+} from '../schema/model.types';
 import { UploadTarget } from '../schema/upload.types';
 import type { UploadTargetInfo } from '../services/presigned-upload.service';
 import type { ModelService } from '../services/model.service';
@@ -34,8 +56,13 @@ export class ModelResolver {
   }
 
   @Authorized(Role.ADMIN)
-  @Mutation(() => UploadTarget, { description: 'A presigned PUT URL for an ONNX file; PUT it there (with `headers`), then registerModel' })
-  requestModelUpload(@Arg('input') input: RequestModelUploadInput, @Ctx() context: RequestContext): Promise<UploadTargetInfo> {
+  @Mutation(() => UploadTarget, {
+    description: 'A presigned PUT URL for an ONNX file; PUT it there (with `headers`), then registerModel',
+  })
+  requestModelUpload(
+    @Arg('input') input: RequestModelUploadInput,
+    @Ctx() context: RequestContext,
+  ): Promise<UploadTargetInfo> {
     return this.modelService.requestUpload(input, callerOf(context));
   }
 
@@ -50,24 +77,35 @@ export class ModelResolver {
   }
 
   @Authorized(Role.ADMIN)
-  @Mutation(() => ModelVersion, { description: 'Makes a READY version the one inspect uses for its category (loaded and warmed up first)' })
+  @Mutation(() => ModelVersion, {
+    description: 'Makes a READY version the one inspect uses for its category (loaded and warmed up first)',
+  })
   activateModel(@Arg('id', () => ID) id: string): Promise<ModelVersionEntity> {
     return this.modelService.activate(id);
   }
 
   @Authorized(Role.ADMIN)
   @Mutation(() => ModelVersion, { description: 'Sets the raw-score threshold of a READY version' })
-  setModelThreshold(@Arg('id', () => ID) id: string, @Arg('threshold', () => Float) threshold: number): Promise<ModelVersionEntity> {
+  setModelThreshold(
+    @Arg('id', () => ID) id: string,
+    @Arg('threshold', () => Float) threshold: number,
+  ): Promise<ModelVersionEntity> {
     return this.modelService.setThreshold(id, threshold);
   }
 
   @Authorized(Role.VIEWER)
   @Subscription(() => ModelVersionEvent, {
     topics: 'MODEL_VERSION_CHANGED',
-    filter: ({ payload, args }: { payload: ModelEvent; args: { categoryId: string } }) => payload.categoryId === args.categoryId.toLowerCase(),
-    description: 'Versions of a category registered, validated (READY or FAILED), activated or re-thresholded, from any server process',
+    filter: ({ payload, args }: { payload: ModelEvent; args: { categoryId: string } }) =>
+      payload.categoryId === args.categoryId.toLowerCase(),
+    description:
+      'Versions of a category registered, validated (READY or FAILED), activated or re-thresholded, from any server process',
   })
-  async modelVersionChanged(@Arg('categoryId', () => ID) _categoryId: string, @Root() event: ModelEvent, @Ctx() context: RequestContext): Promise<ModelVersionEvent> {
+  async modelVersionChanged(
+    @Arg('categoryId', () => ID) _categoryId: string,
+    @Root() event: ModelEvent,
+    @Ctx() context: RequestContext,
+  ): Promise<ModelVersionEvent> {
     const model = await context.loaders.byId(ModelVersionEntity).load(event.modelId);
     if (!model) throw notFound('Model', event.modelId);
     return { kind: ModelVersionEventKind[event.kind], status: ModelStatus[event.status], model };

@@ -33,13 +33,21 @@ export class SnapshotResolver {
   }
 
   @Authorized(Role.LABELER)
-  @Mutation(() => Snapshot, { description: 'Freezes the list of the category’s live images under a name (unique within the category)' })
-  createSnapshot(@Arg('categoryId', () => ID) categoryId: string, @Arg('name') name: string, @Ctx() context: RequestContext): Promise<SnapshotEntity> {
+  @Mutation(() => Snapshot, {
+    description: 'Freezes the list of the category’s live images under a name (unique within the category)',
+  })
+  createSnapshot(
+    @Arg('categoryId', () => ID) categoryId: string,
+    @Arg('name') name: string,
+    @Ctx() context: RequestContext,
+  ): Promise<SnapshotEntity> {
     return this.snapshotService.create(categoryId, name, callerOf(context));
   }
 
   @Authorized(Role.ADMIN)
-  @Mutation(() => Boolean, { description: 'Deletes the snapshot; images deleted meanwhile that no other snapshot lists go with it' })
+  @Mutation(() => Boolean, {
+    description: 'Deletes the snapshot; images deleted meanwhile that no other snapshot lists go with it',
+  })
   async deleteSnapshot(@Arg('id', () => ID) id: string): Promise<boolean> {
     await this.snapshotService.delete(id);
     return true;
@@ -54,6 +62,15 @@ export class SnapshotResolver {
 
   @FieldResolver(() => ImageConnection, { description: 'The images it lists (also ones deleted since), newest first' })
   images(@Root() snapshot: SnapshotEntity, @Args() args: ImageFilterArgs): Promise<Page<ImageEntity>> {
-    return this.imageService.list({ categoryId: snapshot.categoryId, snapshotId: snapshot.id, split: args.split, defectType: checkDefectType(args.defectType), good: args.good }, args);
+    return this.imageService.list(
+      {
+        categoryId: snapshot.categoryId,
+        snapshotId: snapshot.id,
+        split: args.split,
+        defectType: checkDefectType(args.defectType),
+        good: args.good,
+      },
+      args,
+    );
   }
 }

@@ -4,7 +4,8 @@ import { Connection, PageArgs } from './connection.types';
 
 registerEnumType(EvaluationStatus, {
   name: 'EvaluationStatus',
-  description: 'QUEUED → RUNNING → SUCCEEDED, FAILED (see error) or CANCELLED; RUNNING may go back to QUEUED when its worker stops',
+  description:
+    'QUEUED → RUNNING → SUCCEEDED, FAILED (see error) or CANCELLED; RUNNING may go back to QUEUED when its worker stops',
 });
 
 @ObjectType({ description: 'A point of a curve for plotting' })
@@ -16,7 +17,10 @@ export class CurvePoint {
   y!: number;
 }
 
-@ObjectType({ description: 'The images of one defect type against every good TEST image (the per-category tables of papers); null where undefined' })
+@ObjectType({
+  description:
+    'The images of one defect type against every good TEST image (the per-category tables of papers); null where undefined',
+})
 export class DefectMetrics {
   @Field()
   defectType!: string;
@@ -83,7 +87,11 @@ export class Evaluation {
   @Field(() => Float, { nullable: true })
   imageF1Max!: number | null;
 
-  @Field(() => Float, { nullable: true, description: 'Image score at which imageF1Max is reached (anomalous when score >= it); applyEvaluationThreshold sets it on the model' })
+  @Field(() => Float, {
+    nullable: true,
+    description:
+      'Image score at which imageF1Max is reached (anomalous when score >= it); applyEvaluationThreshold sets it on the model',
+  })
   imageF1Threshold!: number | null;
 
   @Field(() => Float, { nullable: true })
@@ -95,10 +103,14 @@ export class Evaluation {
   @Field(() => [DefectMetrics], { description: 'One entry per defect type, by name; empty until SUCCEEDED' })
   perDefect!: DefectMetrics[];
 
-  @Field(() => [CurvePoint], { description: 'Image-level ROC curve (x = FPR, y = TPR), at most 200 points; empty until SUCCEEDED' })
+  @Field(() => [CurvePoint], {
+    description: 'Image-level ROC curve (x = FPR, y = TPR), at most 200 points; empty until SUCCEEDED',
+  })
   rocCurve!: CurvePoint[];
 
-  @Field(() => [CurvePoint], { description: 'Pixel-level PRO curve (x = FPR, y = PRO) up to auproLimit, at most 200 points; empty until SUCCEEDED' })
+  @Field(() => [CurvePoint], {
+    description: 'Pixel-level PRO curve (x = FPR, y = PRO) up to auproLimit, at most 200 points; empty until SUCCEEDED',
+  })
   proCurve!: CurvePoint[];
 
   @Field(() => String, { nullable: true, description: 'Why it FAILED' })
@@ -131,7 +143,10 @@ export class StartEvaluationInput {
   @Field(() => ID)
   categoryId!: string;
 
-  @Field(() => ID, { nullable: true, description: 'A snapshot of the category; omitted: a new snapshot of its live images is taken' })
+  @Field(() => ID, {
+    nullable: true,
+    description: 'A snapshot of the category; omitted: a new snapshot of its live images is taken',
+  })
   snapshotId?: string | null;
 
   @Field(() => Float, { nullable: true, defaultValue: 0.3, description: 'FPR limit of AUPRO, in (0, 1]' })

@@ -2,7 +2,10 @@ import { ArgsType, Field, ID, Int, ObjectType, registerEnumType } from 'type-gra
 import { ImageSplit } from '../db/entities/image.entity';
 import { Connection, PageArgs } from './connection.types';
 
-registerEnumType(ImageSplit, { name: 'Split', description: 'TRAIN holds good images only; TEST holds good and defective ones' });
+registerEnumType(ImageSplit, {
+  name: 'Split',
+  description: 'TRAIN holds good images only; TEST holds good and defective ones',
+});
 
 @ObjectType({ description: 'One image of a category, stored in S3; url and maskUrl are presigned GET URLs' })
 export class Image {
@@ -12,7 +15,10 @@ export class Image {
   @Field(() => ImageSplit)
   split!: ImageSplit;
 
-  @Field(() => String, { nullable: true, description: 'null for a good image, else the defect folder name, e.g. crack' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'null for a good image, else the defect folder name, e.g. crack',
+  })
   defectType!: string | null;
 
   @Field(() => Int)
@@ -45,7 +51,10 @@ export class Image {
   @Field()
   createdAt!: Date;
 
-  @Field(() => Date, { nullable: true, description: 'Set when deleted while a snapshot lists it: hidden from `images`, kept for the snapshot' })
+  @Field(() => Date, {
+    nullable: true,
+    description: 'Set when deleted while a snapshot lists it: hidden from `images`, kept for the snapshot',
+  })
   deletedAt!: Date | null;
 }
 

@@ -73,7 +73,9 @@ export class ImportJob {
 @ObjectType()
 export class ImportJobConnection extends Connection('ImportJob', ImportJob) {}
 
-@InputType({ description: 'Exactly one of s3Prefix (a folder in the service’s bucket) and localPath (below IMPORT_ROOTS)' })
+@InputType({
+  description: 'Exactly one of s3Prefix (a folder in the service’s bucket) and localPath (below IMPORT_ROOTS)',
+})
 export class ImportSourceInput {
   @Field(() => String, { nullable: true })
   s3Prefix?: string | null;
@@ -90,6 +92,9 @@ export class ImportMvtecDatasetInput {
   @Field(() => ImportSourceInput)
   source!: ImportSourceInput;
 
-  @Field(() => [String], { nullable: true, description: 'Category folders to import (plain folder names); omit for every folder of the source' })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Category folders to import (plain folder names); omit for every folder of the source',
+  })
   categories?: string[] | null;
 }

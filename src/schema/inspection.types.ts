@@ -1,7 +1,9 @@
 import { ArgsType, Field, Float, ID, InputType, Int, ObjectType } from 'type-graphql';
 import { Connection, PageArgs } from './connection.types';
 
-@ObjectType({ description: 'A connected region of the predicted mask (map >= threshold), in pixels of the inspected image' })
+@ObjectType({
+  description: 'A connected region of the predicted mask (map >= threshold), in pixels of the inspected image',
+})
 export class AnomalyRegion {
   @Field(() => Int)
   x!: number;
@@ -25,7 +27,9 @@ export class AnomalyRegion {
   maxScore!: number;
 }
 
-@ObjectType({ description: 'One image run through one model version. The URLs are presigned GETs of PNGs the size of the image.' })
+@ObjectType({
+  description: 'One image run through one model version. The URLs are presigned GETs of PNGs the size of the image.',
+})
 export class Inspection {
   @Field(() => ID)
   id!: string;
@@ -36,7 +40,9 @@ export class Inspection {
   @Field(() => Float, { description: 'The model’s raw image score (the maximum of its anomaly map)' })
   score!: number;
 
-  @Field(() => Float, { description: 'score min-max normalised with the model’s held-out normal statistics, in [0, 1]' })
+  @Field(() => Float, {
+    description: 'score min-max normalised with the model’s held-out normal statistics, in [0, 1]',
+  })
   normalizedScore!: number;
 
   @Field({ description: 'score >= threshold' })
@@ -64,7 +70,10 @@ export class Inspection {
 @ObjectType()
 export class InspectionConnection extends Connection('Inspection', Inspection) {}
 
-@InputType({ description: 'Which model (categoryId: its active one; or modelId: any READY version) and which image (imageId or uploadId)' })
+@InputType({
+  description:
+    'Which model (categoryId: its active one; or modelId: any READY version) and which image (imageId or uploadId)',
+})
 export class InspectInput {
   @Field(() => ID, { nullable: true })
   categoryId?: string | null;
@@ -75,7 +84,10 @@ export class InspectInput {
   @Field(() => ID, { nullable: true, description: 'An image of a dataset' })
   imageId?: string | null;
 
-  @Field(() => ID, { nullable: true, description: 'From requestInspectionUpload, after the bytes were PUT; an upload is consumed by one inspect' })
+  @Field(() => ID, {
+    nullable: true,
+    description: 'From requestInspectionUpload, after the bytes were PUT; an upload is consumed by one inspect',
+  })
   uploadId?: string | null;
 
   @Field(() => Float, { nullable: true, description: 'Raw-score threshold for this inspection only' })

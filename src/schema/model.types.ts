@@ -4,7 +4,8 @@ import { Connection, PageArgs } from './connection.types';
 
 registerEnumType(ModelStatus, {
   name: 'ModelStatus',
-  description: 'VALIDATING: stored, being checked by onnxruntime; READY: may be activated and served; FAILED: never served (see failureCode, failureReason)',
+  description:
+    'VALIDATING: stored, being checked by onnxruntime; READY: may be activated and served; FAILED: never served (see failureCode, failureReason)',
 });
 
 export enum ModelVersionEventKind {
@@ -81,7 +82,11 @@ export class ModelVersion {
   @Field(() => ModelStatus)
   status!: ModelStatus;
 
-  @Field(() => String, { nullable: true, description: 'Stable code of a FAILED validation: INVALID_MODEL (the file breaks docs/model-contract.md), VALIDATION_INTERRUPTED, …' })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'Stable code of a FAILED validation: INVALID_MODEL (the file breaks docs/model-contract.md), VALIDATION_INTERRUPTED, …',
+  })
   failureCode!: string | null;
 
   @Field(() => String, { nullable: true, description: 'Why validation FAILED, readable' })
@@ -117,7 +122,10 @@ export class ModelVersion {
   @Field(() => Float, { nullable: true, description: 'The threshold the trainer proposed' })
   proposedThreshold!: number | null;
 
-  @Field(() => Float, { nullable: true, description: 'Raw-score threshold inspect uses unless a request gives one; the proposed one unless set' })
+  @Field(() => Float, {
+    nullable: true,
+    description: 'Raw-score threshold inspect uses unless a request gives one; the proposed one unless set',
+  })
   threshold!: number | null;
 
   @Field(() => ID, { nullable: true, description: 'The training data snapshot, when known' })
@@ -174,10 +182,17 @@ export class RegisterModelInput {
   @Field(() => ID, { description: 'From requestModelUpload, after the file was PUT to its URL' })
   uploadId!: string;
 
-  @Field(() => Float, { nullable: true, description: 'Raw-score threshold; default: the proposed_threshold of the metadata' })
+  @Field(() => Float, {
+    nullable: true,
+    description: 'Raw-score threshold; default: the proposed_threshold of the metadata',
+  })
   threshold?: number | null;
 
-  @Field(() => ID, { nullable: true, description: 'The snapshot the model was trained on; default: training_data.snapshot_id of the metadata, if it is one of this category' })
+  @Field(() => ID, {
+    nullable: true,
+    description:
+      'The snapshot the model was trained on; default: training_data.snapshot_id of the metadata, if it is one of this category',
+  })
   snapshotId?: string | null;
 }
 

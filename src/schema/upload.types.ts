@@ -16,13 +16,20 @@ export class UploadFileInput {
   @Field({ description: 'Hex SHA-256 of the bytes; checked on confirm' })
   sha256!: string;
 
-  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'Also upload a ground-truth mask (defective TEST images need one)' })
+  @Field(() => Boolean, {
+    nullable: true,
+    defaultValue: false,
+    description: 'Also upload a ground-truth mask (defective TEST images need one)',
+  })
   withMask?: boolean | null;
 
   @Field(() => String, { nullable: true, description: 'Content type of the mask (default image/png)' })
   maskContentType?: string | null;
 
-  @Field(() => Int, { nullable: true, description: 'Size of the mask; when given, it is signed into the mask URL and checked' })
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Size of the mask; when given, it is signed into the mask URL and checked',
+  })
   maskByteSize?: number | null;
 }
 
@@ -76,7 +83,10 @@ export class RefusedUpload {
   @Field(() => ID)
   uploadId!: string;
 
-  @Field({ description: 'e.g. CHECKSUM_MISMATCH, INVALID_IMAGE, MASK_MISMATCH, DUPLICATE_IMAGE, UPLOAD_EXPIRED, UPLOAD_INCOMPLETE' })
+  @Field({
+    description:
+      'e.g. CHECKSUM_MISMATCH, INVALID_IMAGE, MASK_MISMATCH, DUPLICATE_IMAGE, UPLOAD_EXPIRED, UPLOAD_INCOMPLETE',
+  })
   code!: string;
 
   @Field()
@@ -103,7 +113,10 @@ export class ConfirmImageUploadsResult {
   @Field(() => [Image], { description: 'The images created' })
   images!: Image[];
 
-  @Field(() => [RefusedUpload], { description: 'The uploads refused. They are removed, except UPLOAD_INCOMPLETE and INTERNAL_SERVER_ERROR ones, which may be confirmed again' })
+  @Field(() => [RefusedUpload], {
+    description:
+      'The uploads refused. They are removed, except UPLOAD_INCOMPLETE and INTERNAL_SERVER_ERROR ones, which may be confirmed again',
+  })
   refused!: RefusedUpload[];
 
   @Field(() => [UploadResult], { description: 'One result per upload id, in the order given' })

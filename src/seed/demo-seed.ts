@@ -16,7 +16,13 @@ import { describeOnnxFile, type ModelMetadata } from '../inference';
 import type { CategoryService } from '../services/category.service';
 import { sha256Hex, type ImageIngestService } from '../services/image-ingest.service';
 import type { ModelService } from '../services/model.service';
-import { DEFAULT_GENERATOR_OPTIONS, TEXTURE_KINDS, writeMvtecCategory, type TextureKind, type WriteMvtecCategoryOptions } from '../synthetic/mvtec-generator';
+import {
+  DEFAULT_GENERATOR_OPTIONS,
+  TEXTURE_KINDS,
+  writeMvtecCategory,
+  type TextureKind,
+  type WriteMvtecCategoryOptions,
+} from '../synthetic/mvtec-generator';
 
 export const DEMO_MARKER = 'demo';
 export const DEMO_DATASET_NAME = 'Demo';
@@ -73,14 +79,19 @@ export function demoGeneratorSettings(metadata: ModelMetadata): GeneratorSetting
   const trainingData = isRecord(metadata.trainingData) ? metadata.trainingData : {};
   const generator = isRecord(trainingData.generator) ? trainingData.generator : {};
   const source = typeof trainingData.source === 'string' ? trainingData.source : '';
-  const fromSource = (name: string): string | undefined => new RegExp(`(?:^|\\s)${name}=([A-Za-z0-9_-]+)`).exec(source)?.[1];
+  const fromSource = (name: string): string | undefined =>
+    new RegExp(`(?:^|\\s)${name}=([A-Za-z0-9_-]+)`).exec(source)?.[1];
   const integer = (value: unknown): number | undefined => {
     const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
     return typeof number === 'number' && Number.isInteger(number) && number >= 0 ? number : undefined;
   };
   const textureName = typeof generator.texture === 'string' ? generator.texture : fromSource('texture');
-  const texture = textureName !== undefined && (TEXTURE_KINDS as readonly string[]).includes(textureName) ? (textureName as TextureKind) : undefined;
-  const category = typeof generator.category === 'string' ? generator.category : (fromSource('category') ?? metadata.category);
+  const texture =
+    textureName !== undefined && (TEXTURE_KINDS as readonly string[]).includes(textureName)
+      ? (textureName as TextureKind)
+      : undefined;
+  const category =
+    typeof generator.category === 'string' ? generator.category : (fromSource('category') ?? metadata.category);
   return {
     category,
     seed: integer(generator.seed) ?? integer(fromSource('seed')) ?? FALLBACK_GENERATOR_SEED,
@@ -97,12 +108,19 @@ export async function seedDemo(deps: DemoSeedDependencies): Promise<DemoSeedResu
   return db.seedMarkers.whileLocked(DEMO_MARKER, async () => {
     if (await db.seedMarkers.exists(DEMO_MARKER)) return null;
     if (!existsSync(modelPath)) {
-      logger.warn({ modelPath }, 'the bundled demo model is missing; not seeding the demo (npm run demo:model builds it)');
+      logger.warn(
+        { modelPath },
+        'the bundled demo model is missing; not seeding the demo (npm run demo:model builds it)',
+      );
       return null;
     }
     const started = Date.now();
     const result = await seed(deps, await readFile(modelPath));
-    await db.seedMarkers.insert(DEMO_MARKER, { datasetId: result.datasetId, categoryId: result.categoryId, modelId: result.modelId });
+    await db.seedMarkers.insert(DEMO_MARKER, {
+      datasetId: result.datasetId,
+      categoryId: result.categoryId,
+      modelId: result.modelId,
+    });
     logger.info({ ...result, ms: Date.now() - started }, 'seeded the demo dataset and model');
     return result;
   });
@@ -139,7 +157,8 @@ async function seed(deps: DemoSeedDependencies, modelBytes: Buffer): Promise<Dem
         uploadedBy: null,
         importJobId: null,
       });
-      if (outcome.kind === 'invalid') throw new Error(`the generated ${outcome.part} of ${file.imagePath} was refused: ${outcome.message}`);
+      if (outcome.kind === 'invalid')
+        throw new Error(`the generated ${outcome.part} of ${file.imagePath} was refused: ${outcome.message}`);
       if (outcome.kind === 'inserted') imported += 1;
     }
   } finally {
@@ -147,8 +166,11 @@ async function seed(deps: DemoSeedDependencies, modelBytes: Buffer): Promise<Dem
   }
 
   const existing = await db.models.findLatestReady(category.id, DEMO_MODEL_NAME);
-  const model = existing ?? (await models.registerFile({ categoryId: category.id, name: DEMO_MODEL_NAME, bytes: modelBytes, createdBy: null }));
-  if (model.status !== ModelStatus.READY) throw new Error(`the bundled demo model did not validate: ${model.failureReason ?? model.status}`);
+  const model =
+    existing ??
+    (await models.registerFile({ categoryId: category.id, name: DEMO_MODEL_NAME, bytes: modelBytes, createdBy: null }));
+  if (model.status !== ModelStatus.READY)
+    throw new Error(`the bundled demo model did not validate: ${model.failureReason ?? model.status}`);
   await models.activate(model.id);
   return { datasetId: dataset.id, categoryId: category.id, modelId: model.id, images: imported };
 }

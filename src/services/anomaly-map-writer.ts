@@ -60,10 +60,17 @@ export class AnomalyMapWriter {
     await mapConcurrently(maps, WRITE_CONCURRENCY, async (map) => {
       const objectKey = objectKeys.inspectionAnomalyMap(map.inspectionId);
       try {
-        await this.objectStore.put(objectKey, encodeMapObject(map.anomalyMap, map.mapWidth, map.mapHeight), MAP_OBJECT_CONTENT_TYPE);
+        await this.objectStore.put(
+          objectKey,
+          encodeMapObject(map.anomalyMap, map.mapWidth, map.mapHeight),
+          MAP_OBJECT_CONTENT_TYPE,
+        );
         stored.push({ inspectionId: map.inspectionId, objectKey });
       } catch (error) {
-        this.logger.warn({ err: error, inspectionId: map.inspectionId }, 'could not store the anomaly map of an inspection');
+        this.logger.warn(
+          { err: error, inspectionId: map.inspectionId },
+          'could not store the anomaly map of an inspection',
+        );
       }
     });
     if (stored.length === 0) return;

@@ -39,7 +39,8 @@ export class ApiKeyService {
 
   async create(name: string, role: Role): Promise<CreatedApiKey> {
     const trimmed = name.trim();
-    if (trimmed.length === 0 || trimmed.length > 100) throw badInput('name must be 1 to 100 characters', { argument: 'name' });
+    if (trimmed.length === 0 || trimmed.length > 100)
+      throw badInput('name must be 1 to 100 characters', { argument: 'name' });
     const secret = newSecret();
     const apiKey = await this.insert(trimmed, role, secret);
     return { apiKey, secret };

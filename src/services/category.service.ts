@@ -11,7 +11,10 @@ import { purgeDeleted, type ImageService } from './image.service';
 /** Refuses to delete while an import may still add images to the dataset. */
 export async function assertNoActiveImport(tx: Repositories, datasetId: string): Promise<void> {
   const importJobId = await tx.importJobs.findActiveIdOfDataset(datasetId);
-  if (importJobId) throw conflict('an import into this dataset is still queued or running; delete after it has finished', { importJobId });
+  if (importJobId)
+    throw conflict('an import into this dataset is still queued or running; delete after it has finished', {
+      importJobId,
+    });
 }
 
 /** Removes the pending uploads of categories; returns their object keys. */
@@ -37,7 +40,8 @@ export class CategoryService {
         return created;
       });
     } catch (error) {
-      if (postgresErrorCode(error) === UNIQUE_VIOLATION) throw conflict(`the dataset already has a category named "${checkedName}"`, { argument: 'name' });
+      if (postgresErrorCode(error) === UNIQUE_VIOLATION)
+        throw conflict(`the dataset already has a category named "${checkedName}"`, { argument: 'name' });
       throw error;
     }
   }

@@ -16,11 +16,16 @@ export class DatasetService {
   ) {}
 
   async create(name: string, description: string | null | undefined, principal: Principal): Promise<DatasetEntity> {
-    const row = { name: checkDatasetName(name), description: checkDescription(description), createdBy: principal.apiKeyId };
+    const row = {
+      name: checkDatasetName(name),
+      description: checkDescription(description),
+      createdBy: principal.apiKeyId,
+    };
     try {
       return await this.db.datasets.insert(row);
     } catch (error) {
-      if (postgresErrorCode(error) === UNIQUE_VIOLATION) throw conflict(`a dataset named "${row.name}" already exists`, { argument: 'name' });
+      if (postgresErrorCode(error) === UNIQUE_VIOLATION)
+        throw conflict(`a dataset named "${row.name}" already exists`, { argument: 'name' });
       throw error;
     }
   }

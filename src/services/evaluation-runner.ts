@@ -11,7 +11,13 @@ import { decodeMapObject, encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from '../fo
 import { decodeImageRgb, ImageValidationError } from '../images/image-bytes';
 import { EngineClosedError, type InferenceResult, type LoadedModel } from '../inference';
 import { JobInterruptedError, type JobQueue, type QueueDefinition } from '../jobs/job-queue';
-import { TrackedJobs, type FailureCause, type RequeueCause, type TrackedRun, type WorkErrorMeaning } from '../jobs/tracked-job';
+import {
+  TrackedJobs,
+  type FailureCause,
+  type RequeueCause,
+  type TrackedRun,
+  type WorkErrorMeaning,
+} from '../jobs/tracked-job';
 import { IMAGE_SCORE_RULE, imageScoresFromMaps } from '../metrics';
 import { DEFAULT_CURVE_POINTS, maskLabel, resizeMaskNearest } from '../metrics/evaluation-metrics';
 import type { EvaluatedImage, EvaluationMetrics } from '../metrics/evaluation-metrics';
@@ -191,7 +197,12 @@ export class EvaluationRunner {
       throw error;
     }
     // TrackedJobs publishes the RUNNING row as soon as this returns: progress events count from now.
-    return { evaluationId, cancelled, watcher, progress: new ProgressPublisher(() => this.publish(evaluationId), Date.now()) };
+    return {
+      evaluationId,
+      cancelled,
+      watcher,
+      progress: new ProgressPublisher(() => this.publish(evaluationId), Date.now()),
+    };
   }
 
   private async work({ evaluationId, cancelled, progress }: EvaluationRun, run: TrackedRun): Promise<void> {
@@ -206,7 +217,8 @@ export class EvaluationRunner {
   /** What an evaluation that stopped early becomes. */
   private classify(error: unknown, { cancelled }: EvaluationRun, run: TrackedRun): WorkErrorMeaning<string> | null {
     if (error instanceof EvaluationStopped || cancelled.signal.aborted) return { kind: 'stopped' };
-    if (run.signal.aborted || error instanceof EngineClosedError || error instanceof JobInterruptedError) return { kind: 'interrupted' };
+    if (run.signal.aborted || error instanceof EngineClosedError || error instanceof JobInterruptedError)
+      return { kind: 'interrupted' };
     if (error instanceof EvaluationFailure) return { kind: 'failed', reason: error.message };
     return null;
   }
@@ -251,20 +263,33 @@ export class EvaluationRunner {
     };
   }
 
-  private async evaluate(evaluation: EvaluationEntity, signal: AbortSignal, progress: ProgressPublisher): Promise<void> {
+  private async evaluate(
+    evaluation: EvaluationEntity,
+    signal: AbortSignal,
+    progress: ProgressPublisher,
+  ): Promise<void> {
     if (!evaluation.snapshotId) throw new EvaluationFailure('its snapshot was deleted');
     const model = await this.db.models.findById(evaluation.modelId);
     if (!model) throw new EvaluationStopped();
-    if (model.status !== ModelStatus.READY) throw new EvaluationFailure(`model ${model.name} v${model.version} is ${model.status}; only READY models can be evaluated`);
-    const images = (await this.snapshots.listSnapshotImages(evaluation.snapshotId)).filter((image) => image.split === ImageSplit.TEST);
-    if (images.length !== evaluation.total) throw new EvaluationFailure(`the snapshot lists ${images.length} TEST images, ${evaluation.total} when the evaluation started`);
+    if (model.status !== ModelStatus.READY)
+      throw new EvaluationFailure(
+        `model ${model.name} v${model.version} is ${model.status}; only READY models can be evaluated`,
+      );
+    const images = (await this.snapshots.listSnapshotImages(evaluation.snapshotId)).filter(
+      (image) => image.split === ImageSplit.TEST,
+    );
+    if (images.length !== evaluation.total)
+      throw new EvaluationFailure(
+        `the snapshot lists ${images.length} TEST images, ${evaluation.total} when the evaluation started`,
+      );
 
     const loaded = await this.loadModel(model);
     const [height, width] = loaded.inputSize;
     const done = new Set(await this.db.evaluations.listResultImageIds(evaluation.id));
     const pending = images.filter((image) => !done.has(image.id));
     const batches: ImageEntity[][] = [];
-    for (let start = 0; start < pending.length; start += this.settings.batchSize) batches.push(pending.slice(start, start + this.settings.batchSize));
+    for (let start = 0; start < pending.length; start += this.settings.batchSize)
+      batches.push(pending.slice(start, start + this.settings.batchSize));
 
     // One batch is read and decoded while the previous one runs through the model.
     const prepare = (batch: ImageEntity[]): Promise<PreparedImage[]> => {
@@ -278,7 +303,12 @@ export class EvaluationRunner {
       await this.assertRunning(evaluation.id);
       const prepared = await (next as Promise<PreparedImage[]>);
       next = index + 1 < batches.length ? prepare(batches[index + 1] as ImageEntity[]) : null;
-      const results = await this.infer(model, loaded, prepared.map((item) => item.tensor), signal);
+      const results = await this.infer(
+        model,
+        loaded,
+        prepared.map((item) => item.tensor),
+        signal,
+      );
       const written = await this.storeMaps(evaluation.id, prepared, results, width, height);
       await this.recordResults(evaluation.id, written);
       progress.changed();
@@ -287,7 +317,8 @@ export class EvaluationRunner {
     if (signal.aborted) throw new JobInterruptedError();
     await this.assertRunning(evaluation.id);
     const metrics = await this.computeMetrics(evaluation, images, width, height);
-    if (!(await this.db.evaluations.succeedIfRunning(evaluation.id, metrics, width, height))) throw new EvaluationStopped();
+    if (!(await this.db.evaluations.succeedIfRunning(evaluation.id, metrics, width, height)))
+      throw new EvaluationStopped();
     progress.now();
   }
 
@@ -297,7 +328,9 @@ export class EvaluationRunner {
     } catch (error) {
       if (error instanceof EngineClosedError) throw error;
       if (error instanceof AppError || isMissingObject(error)) {
-        throw new EvaluationFailure(`model ${model.name} v${model.version} could not be loaded: ${isMissingObject(error) ? 'its file is missing from the object store' : describe(error)}`);
+        throw new EvaluationFailure(
+          `model ${model.name} v${model.version} could not be loaded: ${isMissingObject(error) ? 'its file is missing from the object store' : describe(error)}`,
+        );
       }
       throw error;
     }
@@ -329,23 +362,35 @@ export class EvaluationRunner {
     try {
       bytes = await this.objectStore.get(image.objectKey);
     } catch (error) {
-      if (isMissingObject(error)) throw new EvaluationFailure(`image ${image.id} (${image.originalFilename}) is missing from the object store`);
+      if (isMissingObject(error))
+        throw new EvaluationFailure(`image ${image.id} (${image.originalFilename}) is missing from the object store`);
       throw error;
     }
     try {
       return { image, tensor: (await this.runner.preprocess(bytes, loaded)).tensor };
     } catch (error) {
       if (!(error instanceof ImageInputError)) throw error;
-      throw new EvaluationFailure(`image ${image.id} (${image.originalFilename}) could not be decoded: ${error.message}`);
+      throw new EvaluationFailure(
+        `image ${image.id} (${image.originalFilename}) could not be decoded: ${error.message}`,
+      );
     }
   }
 
   /** Each map as an S3 object; its score is taken from the map as stored (decoded), like the metrics. */
-  private async storeMaps(evaluationId: string, prepared: PreparedImage[], results: InferenceResult[], width: number, height: number): Promise<ImageResult[]> {
+  private async storeMaps(
+    evaluationId: string,
+    prepared: PreparedImage[],
+    results: InferenceResult[],
+    width: number,
+    height: number,
+  ): Promise<ImageResult[]> {
     return mapConcurrently(prepared, IO_CONCURRENCY, async ({ image }, index) => {
       const map = (results[index] as InferenceResult).anomalyMap;
       for (let i = 0; i < map.length; i++) {
-        if (!Number.isFinite(map[i])) throw new EvaluationFailure(`the model produced a non-finite anomaly map value for image ${image.id} (${image.originalFilename})`);
+        if (!Number.isFinite(map[i]))
+          throw new EvaluationFailure(
+            `the model produced a non-finite anomaly map value for image ${image.id} (${image.originalFilename})`,
+          );
       }
       const encoded = encodeMapObject(map, width, height);
       const [score] = imageScoresFromMaps([decodeMapObject(encoded).map]);
@@ -373,32 +418,57 @@ export class EvaluationRunner {
    * evaluation-metrics.ts), then computes the metrics. Memory: the maps as float32 (4 bytes a
    * pixel) and masks (1 byte) of the whole TEST split, plus the metrics' ~2.2 bytes a pixel.
    */
-  private async computeMetrics(evaluation: EvaluationEntity, images: ImageEntity[], width: number, height: number): Promise<EvaluationMetrics> {
+  private async computeMetrics(
+    evaluation: EvaluationEntity,
+    images: ImageEntity[],
+    width: number,
+    height: number,
+  ): Promise<EvaluationMetrics> {
     const mapKeys = await this.db.evaluations.mapKeysByImage(evaluation.id);
     const evaluated = await mapConcurrently(images, IO_CONCURRENCY, async (image): Promise<EvaluatedImage> => {
       const mapKey = mapKeys.get(image.id);
       if (!mapKey) throw new Error(`image ${image.id} has no result row after every batch was recorded`);
       const stored = decodeMapObject(await this.objectStore.get(mapKey));
-      if (stored.width !== width || stored.height !== height) throw new EvaluationFailure(`the stored map of image ${image.id} is ${stored.width}×${stored.height}, not ${width}×${height}`);
-      if (!image.maskObjectKey) return { defectType: image.defectType, label: 0, map: stored.map, mask: new Uint8Array(width * height) };
+      if (stored.width !== width || stored.height !== height)
+        throw new EvaluationFailure(
+          `the stored map of image ${image.id} is ${stored.width}×${stored.height}, not ${width}×${height}`,
+        );
+      if (!image.maskObjectKey)
+        return { defectType: image.defectType, label: 0, map: stored.map, mask: new Uint8Array(width * height) };
       const fullMask = await this.readMask(image);
-      return { defectType: image.defectType, label: maskLabel(fullMask.pixels), map: stored.map, mask: resizeMaskNearest(fullMask.pixels, fullMask.width, fullMask.height, width, height) };
+      return {
+        defectType: image.defectType,
+        label: maskLabel(fullMask.pixels),
+        map: stored.map,
+        mask: resizeMaskNearest(fullMask.pixels, fullMask.width, fullMask.height, width, height),
+      };
     });
-    return computeMetricsInWorker(evaluated, width, height, { proLimit: evaluation.auproLimit, curvePoints: DEFAULT_CURVE_POINTS });
+    return computeMetricsInWorker(evaluated, width, height, {
+      proLimit: evaluation.auproLimit,
+      curvePoints: DEFAULT_CURVE_POINTS,
+    });
   }
 
   private async readMask(image: ImageEntity): Promise<{ pixels: Uint8Array; width: number; height: number }> {
     const key = image.maskObjectKey as string;
     try {
-      const decoded = await decodeImageRgb(await this.objectStore.get(key), { maxPixels: this.settings.imageMaxPixels });
+      const decoded = await decodeImageRgb(await this.objectStore.get(key), {
+        maxPixels: this.settings.imageMaxPixels,
+      });
       const { width, height } = decoded.info;
       const pixels = new Uint8Array(width * height);
       // Masks are grayscale (validated at upload): the first channel says it all.
       for (let i = 0; i < pixels.length; i++) pixels[i] = decoded.pixels[i * 3] !== 0 ? 1 : 0;
       return { pixels, width, height };
     } catch (error) {
-      if (isMissingObject(error)) throw new EvaluationFailure(`the mask of image ${image.id} (${image.originalFilename}) is missing from the object store`);
-      if (error instanceof ImageValidationError) throw new EvaluationFailure(`the mask of image ${image.id} (${image.originalFilename}) could not be decoded: ${error.message}`);
+      if (isMissingObject(error))
+        throw new EvaluationFailure(
+          `the mask of image ${image.id} (${image.originalFilename}) is missing from the object store`,
+        );
+      if (error instanceof ImageValidationError)
+        throw new EvaluationFailure(
+          `the mask of image ${image.id} (${image.originalFilename}) could not be decoded: ${error.message}`,
+        );
       throw error;
     }
   }

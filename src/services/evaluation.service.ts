@@ -48,10 +48,12 @@ export class EvaluationService {
 
   async start(request: StartEvaluationRequest, principal: Principal): Promise<EvaluationEntity> {
     const auproLimit = request.auproLimit ?? DEFAULT_PRO_LIMIT;
-    if (!Number.isFinite(auproLimit) || auproLimit <= 0 || auproLimit > 1) throw badInput('auproLimit must be in (0, 1]', { argument: 'auproLimit' });
+    if (!Number.isFinite(auproLimit) || auproLimit <= 0 || auproLimit > 1)
+      throw badInput('auproLimit must be in (0, 1]', { argument: 'auproLimit' });
     const category = await this.categories.requireLive(request.categoryId);
     const model = await this.models.require(request.modelId);
-    if (model.categoryId !== category.id) throw badInput(`model ${model.name} v${model.version} belongs to another category`, { argument: 'modelId' });
+    if (model.categoryId !== category.id)
+      throw badInput(`model ${model.name} v${model.version} belongs to another category`, { argument: 'modelId' });
     if (model.status !== ModelStatus.READY) throw modelNotReady(model);
 
     const evaluationId = randomUUID();
@@ -59,7 +61,8 @@ export class EvaluationService {
     let snapshotId: string;
     if (given) {
       const snapshot = await this.snapshots.findById((request.snapshotId as string).toLowerCase());
-      if (!snapshot || snapshot.categoryId !== category.id) throw notFound('Snapshot of this category', request.snapshotId as string);
+      if (!snapshot || snapshot.categoryId !== category.id)
+        throw notFound('Snapshot of this category', request.snapshotId as string);
       snapshotId = snapshot.id;
     } else {
       snapshotId = (await this.snapshots.create(category.id, `evaluation ${evaluationId}`, principal)).id;
@@ -70,12 +73,26 @@ export class EvaluationService {
       return evaluation;
     } catch (error) {
       // The snapshot taken for this evaluation is of no use without it.
-      if (!given) await this.snapshots.delete(snapshotId).catch((cleanupError: unknown) => this.logger.warn({ err: cleanupError, snapshotId }, 'could not remove the snapshot of an evaluation that did not start'));
+      if (!given)
+        await this.snapshots
+          .delete(snapshotId)
+          .catch((cleanupError: unknown) =>
+            this.logger.warn(
+              { err: cleanupError, snapshotId },
+              'could not remove the snapshot of an evaluation that did not start',
+            ),
+          );
       throw error;
     }
   }
 
-  private async insertQueued(evaluationId: string, model: ModelVersionEntity, snapshotId: string, auproLimit: number, principal: Principal): Promise<EvaluationEntity> {
+  private async insertQueued(
+    evaluationId: string,
+    model: ModelVersionEntity,
+    snapshotId: string,
+    auproLimit: number,
+    principal: Principal,
+  ): Promise<EvaluationEntity> {
     return this.db.transaction(async (tx) => {
       const created = await tx.evaluations.insertQueued({
         id: evaluationId,
@@ -128,10 +145,14 @@ export class EvaluationService {
     const evaluation = await this.require(id);
     if (!(await this.db.evaluations.cancel(evaluation.id))) {
       const current = await this.require(id);
-      throw new AppError(ErrorCode.EVALUATION_NOT_CANCELLABLE, `the evaluation is ${current.status}; only QUEUED or RUNNING evaluations can be cancelled`, {
-        evaluationId: current.id,
-        status: current.status,
-      });
+      throw new AppError(
+        ErrorCode.EVALUATION_NOT_CANCELLABLE,
+        `the evaluation is ${current.status}; only QUEUED or RUNNING evaluations can be cancelled`,
+        {
+          evaluationId: current.id,
+          status: current.status,
+        },
+      );
     }
     this.pubSub.publish('EVALUATION_UPDATED', evaluation.id, { evaluationId: evaluation.id });
     return this.require(evaluation.id);
@@ -141,13 +162,21 @@ export class EvaluationService {
   async applyThreshold(evaluationId: string): Promise<ModelVersionEntity> {
     const evaluation = await this.require(evaluationId);
     if (evaluation.status !== EvaluationStatus.SUCCEEDED) {
-      throw new AppError(ErrorCode.EVALUATION_NOT_FINISHED, `the evaluation is ${evaluation.status}; only a SUCCEEDED evaluation has a threshold`, {
-        evaluationId: evaluation.id,
-        status: evaluation.status,
-      });
+      throw new AppError(
+        ErrorCode.EVALUATION_NOT_FINISHED,
+        `the evaluation is ${evaluation.status}; only a SUCCEEDED evaluation has a threshold`,
+        {
+          evaluationId: evaluation.id,
+          status: evaluation.status,
+        },
+      );
     }
     if (evaluation.imageF1Threshold === null) {
-      throw new AppError(ErrorCode.EVALUATION_HAS_NO_THRESHOLD, 'the evaluation had no defective TEST image, so it has no F1-max threshold', { evaluationId: evaluation.id });
+      throw new AppError(
+        ErrorCode.EVALUATION_HAS_NO_THRESHOLD,
+        'the evaluation had no defective TEST image, so it has no F1-max threshold',
+        { evaluationId: evaluation.id },
+      );
     }
     return this.models.setThreshold(evaluation.modelId, evaluation.imageF1Threshold);
   }
@@ -159,7 +188,10 @@ export class EvaluationService {
       changes: this.pubSub.subscribe('EVALUATION_UPDATED', key),
       load: () => this.findById(key),
       isFinal: (evaluation) => FINAL_EVALUATION_STATUSES.has(evaluation.status),
-      isSame: (previous, next) => previous.updatedAt.getTime() === next.updatedAt.getTime() && previous.status === next.status && previous.processed === next.processed,
+      isSame: (previous, next) =>
+        previous.updatedAt.getTime() === next.updatedAt.getTime() &&
+        previous.status === next.status &&
+        previous.processed === next.processed,
     });
     if (!updates) throw notFound('Evaluation', id);
     return updates;

@@ -128,7 +128,9 @@ export class ImageIngestService {
       );
       if (outcome.kind === 'inserted') return outcome;
       await this.images.removeObjects(storedKeys);
-      return outcome.kind === 'duplicate' ? { kind: 'duplicate', existing: outcome.existing, foundAtInsert: true } : outcome;
+      return outcome.kind === 'duplicate'
+        ? { kind: 'duplicate', existing: outcome.existing, foundAtInsert: true }
+        : outcome;
     } catch (error) {
       await this.images.removeObjects(storedKeys);
       throw error;
@@ -146,7 +148,8 @@ export class ImageIngestService {
     }
     if (!request.readMask) return { info, mask: null };
     const maskBytes = await request.readMask();
-    if (!Buffer.isBuffer(maskBytes)) return { kind: 'invalid', part: 'mask', code: maskBytes.code, message: maskBytes.message };
+    if (!Buffer.isBuffer(maskBytes))
+      return { kind: 'invalid', part: 'mask', code: maskBytes.code, message: maskBytes.message };
     try {
       const maskInfo = await validateMask(maskBytes, info.width, info.height, limits);
       return { info, mask: { bytes: maskBytes, contentType: IMAGE_CONTENT_TYPES[maskInfo.format] } };

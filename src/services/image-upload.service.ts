@@ -58,14 +58,17 @@ class IngestRefusal extends UploadRefusal {}
 function displayFilename(filename: string, index: number): string {
   const base = path.posix.basename(filename.replaceAll('\\', '/')).trim();
   if (base.length === 0 || base.length > 255 || /[\p{Cc}]/u.test(base)) {
-    throw badInput(`files[${index}].filename must be 1 to 255 printable characters`, { argument: `files[${index}].filename` });
+    throw badInput(`files[${index}].filename must be 1 to 255 printable characters`, {
+      argument: `files[${index}].filename`,
+    });
   }
   return base;
 }
 
 /** Dataset images with their optional ground-truth mask: two objects, `uploads/<uploadId>/file|mask`. */
 function imageUploadKind(settings: UploadSettings): UploadKind<ImageUploadEntity> {
-  const notArrived = (noun: string): string => `the ${noun} has not been uploaded yet; PUT it to its URL, then confirm again`;
+  const notArrived = (noun: string): string =>
+    `the ${noun} has not been uploaded yet; PUT it to its URL, then confirm again`;
   return {
     label: 'image upload',
     repository: (repositories) => repositories.imageUploads,
@@ -128,7 +131,9 @@ export class ImageUploadService {
       const sha256 = uploads.checkSha256(file.sha256, `${argument}.sha256`);
       const withMask = file.withMask ?? false;
       if (withMask && !maskRequired) {
-        throw badInput(`${argument}: only defective TEST images have a ground-truth mask`, { argument: `${argument}.withMask` });
+        throw badInput(`${argument}: only defective TEST images have a ground-truth mask`, {
+          argument: `${argument}.withMask`,
+        });
       }
       if (!withMask && maskRequired) {
         const message = `${argument}: a defective TEST image needs its ground-truth mask (withMask: true)`;
@@ -144,8 +149,11 @@ export class ImageUploadService {
         byteSize: uploads.checkByteSize(file.byteSize, `${argument}.byteSize`),
         sha256,
         withMask,
-        maskContentType: withMask ? uploads.checkContentType(file.maskContentType ?? 'image/png', `${argument}.maskContentType`) : null,
-        maskByteSize: withMask && maskByteSize !== null ? uploads.checkByteSize(maskByteSize, `${argument}.maskByteSize`) : null,
+        maskContentType: withMask
+          ? uploads.checkContentType(file.maskContentType ?? 'image/png', `${argument}.maskContentType`)
+          : null,
+        maskByteSize:
+          withMask && maskByteSize !== null ? uploads.checkByteSize(maskByteSize, `${argument}.maskByteSize`) : null,
         requestedBy: principal.apiKeyId,
       };
     });
@@ -158,7 +166,9 @@ export class ImageUploadService {
       throw badInput(`uploadIds must hold 1 to ${MAX_FILES_PER_UPLOAD_REQUEST} ids`, { argument: 'uploadIds' });
     }
     const distinct = [...new Set(uploadIds)];
-    const outcomes = await mapConcurrently(distinct, CONFIRM_CONCURRENCY, (uploadId) => this.confirmOne(uploadId, principal));
+    const outcomes = await mapConcurrently(distinct, CONFIRM_CONCURRENCY, (uploadId) =>
+      this.confirmOne(uploadId, principal),
+    );
     // The upload objects of confirmed images, removed in one request for the whole batch.
     await this.uploads.removeConsumed(outcomes.flatMap((outcome) => (outcome.image ? [outcome.uploadId] : [])));
     const byId = new Map(distinct.map((uploadId, index) => [uploadId, outcomes[index] as UploadConfirmation]));
@@ -168,7 +178,12 @@ export class ImageUploadService {
   private async confirmOne(uploadId: string, principal: Principal): Promise<UploadConfirmation> {
     const upload = await this.uploads.findOwned(uploadId, principal);
     if (!upload) {
-      return { uploadId, image: null, code: ErrorCode.NOT_FOUND, message: `upload ${uploadId} was not found (or was already confirmed)` };
+      return {
+        uploadId,
+        image: null,
+        code: ErrorCode.NOT_FOUND,
+        message: `upload ${uploadId} was not found (or was already confirmed)`,
+      };
     }
     try {
       const image = await this.validateAndStore(upload);
@@ -216,7 +231,10 @@ export class ImageUploadService {
       case 'inserted':
         return outcome.image;
       case 'duplicate':
-        throw new IngestRefusal(ErrorCode.DUPLICATE_IMAGE, `the category already holds this image (${outcome.existing.id})`);
+        throw new IngestRefusal(
+          ErrorCode.DUPLICATE_IMAGE,
+          `the category already holds this image (${outcome.existing.id})`,
+        );
       case 'category-gone':
         throw new IngestRefusal(ErrorCode.NOT_FOUND, 'the category was deleted');
       case 'invalid':

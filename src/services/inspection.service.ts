@@ -25,7 +25,12 @@ import { AnomalyMapWriter } from './anomaly-map-writer';
 import type { ImageService } from './image.service';
 import type { ModelRunner, Prediction } from './model-runner.service';
 import { checkThreshold, modelNotReady, type ModelService } from './model.service';
-import { checkImageContentType, PresignedUploads, type UploadKind, type UploadTargetInfo } from './presigned-upload.service';
+import {
+  checkImageContentType,
+  PresignedUploads,
+  type UploadKind,
+  type UploadTargetInfo,
+} from './presigned-upload.service';
 
 /** Images read and decoded, or results stored, at once by one inspectBatch (bounds its memory). */
 const BATCH_CONCURRENCY = 4;
@@ -69,7 +74,9 @@ export interface InspectionFilter {
   until?: Date | null;
 }
 
-type InspectionInput = { kind: 'image'; image: ImageEntity; bytes: Buffer } | { kind: 'upload'; upload: InspectionUploadEntity; bytes: Buffer };
+type InspectionInput =
+  | { kind: 'image'; image: ImageEntity; bytes: Buffer }
+  | { kind: 'upload'; upload: InspectionUploadEntity; bytes: Buffer };
 
 /** An inspection computed but not yet stored. */
 interface PendingInspection {
@@ -146,11 +153,16 @@ export class InspectionService {
   async inspect(request: InspectRequest, principal: Principal): Promise<InspectionEntity> {
     const started = performance.now();
     const given = (value: string | null | undefined): value is string => value !== null && value !== undefined;
-    if (given(request.categoryId) === given(request.modelId)) throw badInput('give exactly one of categoryId and modelId', { argument: 'input' });
-    if (given(request.imageId) === given(request.uploadId)) throw badInput('give exactly one of imageId and uploadId', { argument: 'input' });
+    if (given(request.categoryId) === given(request.modelId))
+      throw badInput('give exactly one of categoryId and modelId', { argument: 'input' });
+    if (given(request.imageId) === given(request.uploadId))
+      throw badInput('give exactly one of imageId and uploadId', { argument: 'input' });
     const threshold = checkThreshold(request.threshold);
 
-    const [model, input] = await Promise.all([this.resolveModel(request.categoryId, request.modelId), this.readInput(request, principal)]);
+    const [model, input] = await Promise.all([
+      this.resolveModel(request.categoryId, request.modelId),
+      this.readInput(request, principal),
+    ]);
     const read = performance.now();
     let prediction: Prediction;
     let inferred: number;
@@ -161,7 +173,8 @@ export class InspectionService {
       pending = this.render(model, prediction.loaded, input, prediction.original, prediction.result, threshold);
     } catch (error) {
       // Bytes that are no image make an upload useless; keep nothing of it.
-      const uselessUpload = input.kind === 'upload' && error instanceof AppError && error.code === ErrorCode.INVALID_IMAGE;
+      const uselessUpload =
+        input.kind === 'upload' && error instanceof AppError && error.code === ErrorCode.INVALID_IMAGE;
       if (uselessUpload) await this.uploads.discard([input.upload.id]);
       throw error;
     }
@@ -196,10 +209,14 @@ export class InspectionService {
     const count = request.imageIds.length;
     if (count === 0) throw badInput('imageIds must not be empty', { argument: 'imageIds' });
     if (count > this.settings.batchMaxImages) {
-      throw new AppError(ErrorCode.BATCH_TOO_LARGE, `imageIds holds ${count} ids; at most ${this.settings.batchMaxImages} (INSPECT_BATCH_MAX_IMAGES) are inspected at once`, {
-        argument: 'imageIds',
-        maxImages: this.settings.batchMaxImages,
-      });
+      throw new AppError(
+        ErrorCode.BATCH_TOO_LARGE,
+        `imageIds holds ${count} ids; at most ${this.settings.batchMaxImages} (INSPECT_BATCH_MAX_IMAGES) are inspected at once`,
+        {
+          argument: 'imageIds',
+          maxImages: this.settings.batchMaxImages,
+        },
+      );
     }
     const threshold = checkThreshold(request.threshold);
     const model = await this.resolveModel(request.categoryId, null);
@@ -218,7 +235,10 @@ export class InspectionService {
     return this.store(pending, started, principal);
   }
 
-  private async resolveModel(categoryId: string | null | undefined, modelId: string | null | undefined): Promise<ModelVersionEntity> {
+  private async resolveModel(
+    categoryId: string | null | undefined,
+    modelId: string | null | undefined,
+  ): Promise<ModelVersionEntity> {
     if (modelId !== null && modelId !== undefined) {
       const model = await this.models.require(modelId);
       if (model.status !== ModelStatus.READY) throw modelNotReady(model);
@@ -237,8 +257,15 @@ export class InspectionService {
     if (request.imageId !== null && request.imageId !== undefined) {
       // Dataset images live at images/<id>, so their bytes are read while the row is looked up.
       const expectedKey = isUuid(request.imageId) ? objectKeys.image(request.imageId.toLowerCase()) : null;
-      const [image, bytes] = await Promise.all([this.requireImage(request.imageId), expectedKey ? this.objectStore.get(expectedKey).catch(() => null) : null]);
-      return { kind: 'image', image, bytes: bytes !== null && image.objectKey === expectedKey ? bytes : await this.objectStore.get(image.objectKey) };
+      const [image, bytes] = await Promise.all([
+        this.requireImage(request.imageId),
+        expectedKey ? this.objectStore.get(expectedKey).catch(() => null) : null,
+      ]);
+      return {
+        kind: 'image',
+        image,
+        bytes: bytes !== null && image.objectKey === expectedKey ? bytes : await this.objectStore.get(image.objectKey),
+      };
     }
     const uploadId = request.uploadId ?? '';
     const upload = await this.uploads.findOwned(uploadId, principal);
@@ -277,7 +304,12 @@ export class InspectionService {
    * them), then every row in one transaction that also consumes the uploads. On failure the
    * objects are removed again. The anomaly maps follow once the inspections are answered.
    */
-  private async store(pending: PendingInspection[], started: number, principal: Principal, timings?: StoreTimings): Promise<InspectionEntity[]> {
+  private async store(
+    pending: PendingInspection[],
+    started: number,
+    principal: Principal,
+    timings?: StoreTimings,
+  ): Promise<InspectionEntity[]> {
     const storeStarted = performance.now();
     const written: string[] = [];
     const put = async (key: string, body: Buffer | Promise<Buffer>, contentType = PNG): Promise<void> => {
@@ -290,9 +322,12 @@ export class InspectionService {
       await mapConcurrently(pending, BATCH_CONCURRENCY, async (item) => {
         const { artifacts, input } = item;
         // Each PNG is written as soon as it is encoded.
-        const writes = INSPECTION_IMAGE_KINDS.map((kind) => put(objectKeys.inspectionArtifact(item.id, kind), artifacts.pngs[kind]));
+        const writes = INSPECTION_IMAGE_KINDS.map((kind) =>
+          put(objectKeys.inspectionArtifact(item.id, kind), artifacts.pngs[kind]),
+        );
         // The bytes inspected, not a copy of the upload object: its URL could still overwrite that.
-        if (input.kind === 'upload') writes.push(put(objectKeys.inspectionInput(item.id), input.bytes, input.upload.contentType));
+        if (input.kind === 'upload')
+          writes.push(put(objectKeys.inspectionInput(item.id), input.bytes, input.upload.contentType));
         await Promise.all(writes);
       });
       const objectsWritten = performance.now();
@@ -309,14 +344,27 @@ export class InspectionService {
         timings.insertMs = performance.now() - objectsWritten;
       }
     } catch (error) {
-      await this.objectStore.delete(written).catch((cleanupError: unknown) => this.logger.warn({ err: cleanupError }, 'could not remove the objects of a failed inspection'));
+      await this.objectStore
+        .delete(written)
+        .catch((cleanupError: unknown) =>
+          this.logger.warn({ err: cleanupError }, 'could not remove the objects of a failed inspection'),
+        );
       throw error;
     }
     await this.uploads.removeConsumed(uploadIds);
-    const maps = pending.map(({ id, anomalyMap, mapWidth, mapHeight }) => ({ inspectionId: id, anomalyMap, mapWidth, mapHeight }));
+    const maps = pending.map(({ id, anomalyMap, mapWidth, mapHeight }) => ({
+      inspectionId: id,
+      anomalyMap,
+      mapWidth,
+      mapHeight,
+    }));
     await this.anomalyMaps.keep(maps);
     for (const inspection of inspections) {
-      this.pubSub.publish('INSPECTION_CREATED', { inspectionId: inspection.id, categoryId: inspection.categoryId, isAnomalous: inspection.isAnomalous });
+      this.pubSub.publish('INSPECTION_CREATED', {
+        inspectionId: inspection.id,
+        categoryId: inspection.categoryId,
+        isAnomalous: inspection.isAnomalous,
+      });
     }
     return inspections;
   }
@@ -346,7 +394,8 @@ export class InspectionService {
     if (filter.modelId) checked.modelId = uuid(filter.modelId, 'filter.modelId');
     if (filter.isAnomalous !== null && filter.isAnomalous !== undefined) checked.isAnomalous = filter.isAnomalous;
     if (filter.minScore !== null && filter.minScore !== undefined) {
-      if (!Number.isFinite(filter.minScore)) throw badInput('filter.minScore must be a finite number', { argument: 'filter.minScore' });
+      if (!Number.isFinite(filter.minScore))
+        throw badInput('filter.minScore must be a finite number', { argument: 'filter.minScore' });
       checked.minScore = filter.minScore;
     }
     if (filter.since) checked.since = filter.since;

@@ -55,14 +55,23 @@ export class ModelLoaderService {
     try {
       const bytes = await this.objectStore.get(model.objectKey);
       const sha256 = createHash('sha256').update(bytes).digest('hex');
-      if (sha256 !== model.sha256) throw new InvalidModelError([`the stored file has SHA-256 ${sha256}, not the registered ${model.sha256}`]);
+      if (sha256 !== model.sha256)
+        throw new InvalidModelError([`the stored file has SHA-256 ${sha256}, not the registered ${model.sha256}`]);
       const loaded = await this.engine.loadModel(model.id, bytes);
       this.loadErrors.delete(model.id);
-      this.logger.info({ modelId: model.id, loadMs: Math.round(performance.now() - started), warmupMs: Math.round(loaded.warmupMs) }, 'model loaded and warmed up');
-      void this.evictInactive().catch((error: unknown) => this.logger.warn({ err: error }, 'could not evict inactive models'));
+      this.logger.info(
+        { modelId: model.id, loadMs: Math.round(performance.now() - started), warmupMs: Math.round(loaded.warmupMs) },
+        'model loaded and warmed up',
+      );
+      void this.evictInactive().catch((error: unknown) =>
+        this.logger.warn({ err: error }, 'could not evict inactive models'),
+      );
       return loaded;
     } catch (error) {
-      this.loadErrors.set(model.id, { message: error instanceof Error ? error.message : String(error), at: Date.now() });
+      this.loadErrors.set(model.id, {
+        message: error instanceof Error ? error.message : String(error),
+        at: Date.now(),
+      });
       throw error;
     }
   }
@@ -72,7 +81,9 @@ export class ModelLoaderService {
     const loaded = this.engine.listModels().map((model) => model.key);
     if (loaded.length <= MAX_INACTIVE_LOADED) return;
     const active = new Set(await this.db.models.listActiveReadyIds());
-    const inactive = loaded.filter((id) => !active.has(id)).sort((a, b) => (this.lastUsed.get(a) ?? 0) - (this.lastUsed.get(b) ?? 0));
+    const inactive = loaded
+      .filter((id) => !active.has(id))
+      .sort((a, b) => (this.lastUsed.get(a) ?? 0) - (this.lastUsed.get(b) ?? 0));
     for (const id of inactive.slice(0, Math.max(0, inactive.length - MAX_INACTIVE_LOADED))) {
       this.lastUsed.delete(id);
       await this.engine.unloadModel(id);
@@ -95,7 +106,10 @@ export class ModelLoaderService {
       results.forEach((result, index) => {
         if (result.status === 'rejected') {
           failed = true;
-          this.logger.error({ err: result.reason, modelId: active[index]?.id }, 'could not load an active model; retrying');
+          this.logger.error(
+            { err: result.reason, modelId: active[index]?.id },
+            'could not load an active model; retrying',
+          );
         }
       });
     } catch (error) {

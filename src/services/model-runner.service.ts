@@ -9,7 +9,13 @@ import {
   type ResizeMethod,
   type RgbImage,
 } from '../inference';
-import { decodeRgb, preprocessImage, toModelInput, type ModelInputOptions, type PreprocessedImage } from '../inference/preprocess';
+import {
+  decodeRgb,
+  preprocessImage,
+  toModelInput,
+  type ModelInputOptions,
+  type PreprocessedImage,
+} from '../inference/preprocess';
 import type { LoadableModel, ModelLoaderService } from './model-loader.service';
 
 export interface ModelRunnerSettings {
@@ -59,7 +65,9 @@ export class ModelRunner {
 
   /** Decodes the bytes and makes the model's input tensor. Throws ImageInputError. */
   preprocess(bytes: Uint8Array, loaded: LoadedModel): Promise<PreprocessedImage> {
-    return rejectingAsImageInput(preprocessImage(bytes, { ...this.inputOptions(loaded), maxPixels: this.settings.imageMaxPixels }));
+    return rejectingAsImageInput(
+      preprocessImage(bytes, { ...this.inputOptions(loaded), maxPixels: this.settings.imageMaxPixels }),
+    );
   }
 
   /**
@@ -69,7 +77,10 @@ export class ModelRunner {
    */
   async predict(model: LoadableModel, bytes: Uint8Array): Promise<Prediction> {
     const started = performance.now();
-    const [loaded, original] = await Promise.all([this.load(model), rejectingAsImageInput(decodeRgb(bytes, this.settings.imageMaxPixels))]);
+    const [loaded, original] = await Promise.all([
+      this.load(model),
+      rejectingAsImageInput(decodeRgb(bytes, this.settings.imageMaxPixels)),
+    ]);
     const tensor = await toModelInput(original, this.inputOptions(loaded));
     const prepared = performance.now();
     const result = await this.infer(model, loaded, tensor);
@@ -77,7 +88,12 @@ export class ModelRunner {
   }
 
   /** One tensor through the model (`engine.infer`). */
-  infer(model: LoadableModel, loaded: LoadedModel, tensor: Float32Array, options: InferOptions = {}): Promise<InferenceResult> {
+  infer(
+    model: LoadableModel,
+    loaded: LoadedModel,
+    tensor: Float32Array,
+    options: InferOptions = {},
+  ): Promise<InferenceResult> {
     return this.reloadingOnce(model, loaded, (key) => this.engine.infer(key, tensor, options));
   }
 
@@ -93,10 +109,12 @@ export class ModelRunner {
     tensors: readonly Float32Array[],
     options: InferOptions = {},
   ): Promise<InferenceResult[]> {
-    if (!options.asOneBatch) return this.reloadingOnce(model, loaded, (key) => this.engine.inferBatch(key, tensors, options));
+    if (!options.asOneBatch)
+      return this.reloadingOnce(model, loaded, (key) => this.engine.inferBatch(key, tensors, options));
     const chunkSize = this.engine.options.maxBatchSize;
     const chunks: Array<readonly Float32Array[]> = [];
-    for (let start = 0; start < tensors.length; start += chunkSize) chunks.push(tensors.slice(start, start + chunkSize));
+    for (let start = 0; start < tensors.length; start += chunkSize)
+      chunks.push(tensors.slice(start, start + chunkSize));
     return this.reloadingOnce(model, loaded, async (key) => {
       const results = await Promise.all(chunks.map((chunk) => this.engine.inferBatch(key, chunk, options)));
       return results.flat();
@@ -104,11 +122,20 @@ export class ModelRunner {
   }
 
   private inputOptions(loaded: LoadedModel): ModelInputOptions {
-    return { inputSize: loaded.inputSize, mean: loaded.metadata.mean, std: loaded.metadata.std, resize: this.settings.resize };
+    return {
+      inputSize: loaded.inputSize,
+      mean: loaded.metadata.mean,
+      std: loaded.metadata.std,
+      resize: this.settings.resize,
+    };
   }
 
   /** A model evicted or replaced between loading and running is loaded again, once. */
-  private async reloadingOnce<T>(model: LoadableModel, loaded: LoadedModel, run: (key: string) => Promise<T>): Promise<T> {
+  private async reloadingOnce<T>(
+    model: LoadableModel,
+    loaded: LoadedModel,
+    run: (key: string) => Promise<T>,
+  ): Promise<T> {
     try {
       return await run(loaded.key);
     } catch (error) {

@@ -66,10 +66,14 @@ export function checkThreshold(threshold: number | null | undefined, argument = 
 }
 
 export const modelNotReady = (model: ModelVersionEntity): AppError =>
-  new AppError(ErrorCode.MODEL_NOT_READY, `model ${model.name} v${model.version} is ${model.status}${model.failureReason ? ` (${model.failureReason})` : ''}; only READY models can do that`, {
-    modelId: model.id,
-    status: model.status,
-  });
+  new AppError(
+    ErrorCode.MODEL_NOT_READY,
+    `model ${model.name} v${model.version} is ${model.status}${model.failureReason ? ` (${model.failureReason})` : ''}; only READY models can do that`,
+    {
+      modelId: model.id,
+      status: model.status,
+    },
+  );
 
 /** ONNX files uploaded for registerModel: one object each, of a fixed content type. */
 function modelUploadKind(settings: ModelSettings): UploadKind<ModelUploadEntity> {
@@ -87,10 +91,13 @@ function modelUploadKind(settings: ModelSettings): UploadKind<ModelUploadEntity>
     urlExpirySeconds: settings.uploadUrlExpirySeconds,
     read: { mode: 'whole' },
     tooLarge: (byteSize, argument) =>
-      badInput(`${argument} is ${byteSize}; models of at most ${settings.maxBytes} bytes (MODEL_MAX_BYTES) are accepted`, {
-        argument,
-        maxBytes: settings.maxBytes,
-      }),
+      badInput(
+        `${argument} is ${byteSize}; models of at most ${settings.maxBytes} bytes (MODEL_MAX_BYTES) are accepted`,
+        {
+          argument,
+          maxBytes: settings.maxBytes,
+        },
+      ),
   };
 }
 
@@ -142,7 +149,15 @@ export class ModelService {
     const received = await this.uploads.receive(upload);
     const { bytes } = received;
     const sha256 = received.sha256 ?? sha256Hex(bytes);
-    const version = { categoryId: category.id, name, threshold, snapshotId, bytes, sha256, createdBy: principal.apiKeyId };
+    const version = {
+      categoryId: category.id,
+      name,
+      threshold,
+      snapshotId,
+      bytes,
+      sha256,
+      createdBy: principal.apiKeyId,
+    };
     const model = await this.createVersion(version, async (id, tx) => {
       await this.objectStore.copy(this.uploads.objectKey(upload.id), objectKeys.model(id), MODEL_CONTENT_TYPE);
       // Claiming the upload in the version's transaction: a concurrent register of it finds nothing.
@@ -158,11 +173,15 @@ export class ModelService {
     const threshold = checkThreshold(file.threshold);
     const category = await this.categories.requireLive(file.categoryId);
     const snapshotId = await this.checkSnapshot(file.snapshotId, category.id);
-    if (file.bytes.length > this.settings.maxBytes) throw badInput(`the model file is ${file.bytes.length} bytes, more than MODEL_MAX_BYTES`);
+    if (file.bytes.length > this.settings.maxBytes)
+      throw badInput(`the model file is ${file.bytes.length} bytes, more than MODEL_MAX_BYTES`);
     const sha256 = sha256Hex(file.bytes);
-    const model = await this.createVersion({ categoryId: category.id, name, threshold, snapshotId, bytes: file.bytes, sha256, createdBy: file.createdBy }, async (id) => {
-      await this.objectStore.put(objectKeys.model(id), file.bytes, MODEL_CONTENT_TYPE);
-    });
+    const model = await this.createVersion(
+      { categoryId: category.id, name, threshold, snapshotId, bytes: file.bytes, sha256, createdBy: file.createdBy },
+      async (id) => {
+        await this.objectStore.put(objectKeys.model(id), file.bytes, MODEL_CONTENT_TYPE);
+      },
+    );
     return this.validate(model, file.bytes);
   }
 
@@ -185,7 +204,15 @@ export class ModelService {
    * anything fails, the stored object is removed again.
    */
   private async createVersion(
-    version: { categoryId: string; name: string; threshold: number | null; snapshotId: string | null; bytes: Buffer; sha256: string; createdBy: string | null },
+    version: {
+      categoryId: string;
+      name: string;
+      threshold: number | null;
+      snapshotId: string | null;
+      bytes: Buffer;
+      sha256: string;
+      createdBy: string | null;
+    },
     storeFile: (id: string, tx: Repositories) => Promise<void>,
   ): Promise<ModelVersionEntity> {
     const id = randomUUID();
@@ -222,10 +249,20 @@ export class ModelService {
     try {
       metadata = await this.engine.validateModel(bytes);
     } catch (error) {
-      const code = error instanceof InvalidModelError ? ErrorCode.INVALID_MODEL : error instanceof AppError ? String(error.code) : ErrorCode.INTERNAL_SERVER_ERROR;
-      if (!(error instanceof AppError)) this.logger.error({ err: error, modelId: model.id }, 'model validation failed unexpectedly');
+      const code =
+        error instanceof InvalidModelError
+          ? ErrorCode.INVALID_MODEL
+          : error instanceof AppError
+            ? String(error.code)
+            : ErrorCode.INTERNAL_SERVER_ERROR;
+      if (!(error instanceof AppError))
+        this.logger.error({ err: error, modelId: model.id }, 'model validation failed unexpectedly');
       const reason = error instanceof AppError ? error.message : 'validation failed unexpectedly; see the service logs';
-      return this.finishValidation(model, { status: ModelStatus.FAILED, failureCode: code, failureReason: reason, validatedAt: new Date() }, 'FAILED');
+      return this.finishValidation(
+        model,
+        { status: ModelStatus.FAILED, failureCode: code, failureReason: reason, validatedAt: new Date() },
+        'FAILED',
+      );
     }
     const [height, width] = metadata.inputSize;
     const snapshotId = model.snapshotId ?? (await this.snapshotFromMetadata(metadata, model.categoryId));
@@ -260,7 +297,11 @@ export class ModelService {
     return this.snapshotOfCategory(candidate, categoryId);
   }
 
-  private async finishValidation(model: ModelVersionEntity, outcome: ValidationOutcome, kind: ModelEventKind): Promise<ModelVersionEntity> {
+  private async finishValidation(
+    model: ModelVersionEntity,
+    outcome: ValidationOutcome,
+    kind: ModelEventKind,
+  ): Promise<ModelVersionEntity> {
     // Only a row still VALIDATING changes: a start-up that took it for abandoned has the last word.
     await this.db.models.finishValidation(model.id, outcome);
     const updated = await this.db.models.get(model.id);
@@ -299,7 +340,12 @@ export class ModelService {
   }
 
   private publish(model: ModelVersionEntity, kind: ModelEventKind): void {
-    this.pubSub.publish('MODEL_VERSION_CHANGED', { modelId: model.id, categoryId: model.categoryId, kind, status: model.status });
+    this.pubSub.publish('MODEL_VERSION_CHANGED', {
+      modelId: model.id,
+      categoryId: model.categoryId,
+      kind,
+      status: model.status,
+    });
   }
 
   async findById(id: string): Promise<ModelVersionEntity | null> {
@@ -333,7 +379,11 @@ export class ModelService {
     const active = isUuid(categoryId) ? await this.db.models.findActiveOfLiveCategory(categoryId.toLowerCase()) : null;
     if (active) return active;
     const category = await this.categories.requireLive(categoryId);
-    throw new AppError(ErrorCode.NO_ACTIVE_MODEL, `category ${category.name} has no active model; register one and activateModel it, or pass modelId`, { categoryId: category.id });
+    throw new AppError(
+      ErrorCode.NO_ACTIVE_MODEL,
+      `category ${category.name} has no active model; register one and activateModel it, or pass modelId`,
+      { categoryId: category.id },
+    );
   }
 
   async list(categoryId: string, page: PageRequest): Promise<Page<ModelVersionEntity>> {
@@ -345,7 +395,12 @@ export class ModelService {
   async failAbandonedValidations(): Promise<number> {
     const failed = await this.db.models.failValidationsOlderThan(ABANDONED_VALIDATION_MINUTES);
     for (const model of failed) {
-      this.pubSub.publish('MODEL_VERSION_CHANGED', { modelId: model.id, categoryId: model.categoryId, kind: 'FAILED', status: 'FAILED' });
+      this.pubSub.publish('MODEL_VERSION_CHANGED', {
+        modelId: model.id,
+        categoryId: model.categoryId,
+        kind: 'FAILED',
+        status: 'FAILED',
+      });
     }
     return failed.length;
   }

@@ -1,7 +1,12 @@
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal';
 import type { CategoryEntity } from '../db/entities/category.entity';
-import { FINAL_IMPORT_STATUSES, ImportJobStatus, type ImportJobEntity, type ImportProblem } from '../db/entities/import-job.entity';
+import {
+  FINAL_IMPORT_STATUSES,
+  ImportJobStatus,
+  type ImportJobEntity,
+  type ImportProblem,
+} from '../db/entities/import-job.entity';
 import type { Page, PageRequest } from '../db/pagination';
 import type { Database } from '../db/repositories';
 import { checkCategoryName, isPlainFolderName } from '../domain/dataset-rules';
@@ -9,7 +14,14 @@ import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { JobInterruptedError, type JobQueue, type QueueDefinition } from '../jobs/job-queue';
 import { TrackedJobs, type FailureCause, type RequeueCause } from '../jobs/tracked-job';
 import { planCategoryImport, type MvtecSample } from '../mvtec/mvtec-layout';
-import { checkS3Prefix, LocalMvtecSource, resolveLocalSource, S3MvtecSource, SourceFileError, type MvtecSource } from '../mvtec/mvtec-source';
+import {
+  checkS3Prefix,
+  LocalMvtecSource,
+  resolveLocalSource,
+  S3MvtecSource,
+  SourceFileError,
+  type MvtecSource,
+} from '../mvtec/mvtec-source';
 import { subscribeToLiveState } from '../pubsub/live-state';
 import type { AppPubSub } from '../pubsub/pubsub';
 import type { ObjectStore } from '../storage/object-store';
@@ -46,9 +58,7 @@ type SampleOutcome = 'imported' | 'duplicate' | 'refused';
 
 /** A failure that ends the whole job (no retry would help). */
 class ImportAborted extends Error {
-  constructor(
-    readonly problem: ImportProblem,
-  ) {
+  constructor(readonly problem: ImportProblem) {
     super(problem.message);
   }
 }
@@ -152,13 +162,21 @@ export class MvtecImportService {
   async start(input: StartImportInput, principal: Principal): Promise<ImportJobEntity> {
     const { s3Prefix, localPath } = input.source;
     const given = [s3Prefix, localPath].filter((value) => value !== null && value !== undefined);
-    if (given.length !== 1) throw badInput('source needs exactly one of s3Prefix and localPath', { argument: 'source' });
-    const categories = input.categories ? [...new Set(input.categories.map((name, index) => checkCategoryName(name, `categories[${index}]`)))] : null;
+    if (given.length !== 1)
+      throw badInput('source needs exactly one of s3Prefix and localPath', { argument: 'source' });
+    const categories = input.categories
+      ? [...new Set(input.categories.map((name, index) => checkCategoryName(name, `categories[${index}]`)))]
+      : null;
     if (categories && (categories.length === 0 || categories.length > MAX_CATEGORIES_PER_IMPORT)) {
-      throw badInput(`categories must name 1 to ${MAX_CATEGORIES_PER_IMPORT} folders, or be omitted for all`, { argument: 'categories' });
+      throw badInput(`categories must name 1 to ${MAX_CATEGORIES_PER_IMPORT} folders, or be omitted for all`, {
+        argument: 'categories',
+      });
     }
     const sourceS3Prefix = s3Prefix !== null && s3Prefix !== undefined ? checkS3Prefix(s3Prefix) : null;
-    const sourceLocalPath = localPath !== null && localPath !== undefined ? await resolveLocalSource(localPath, this.settings.importRoots) : null;
+    const sourceLocalPath =
+      localPath !== null && localPath !== undefined
+        ? await resolveLocalSource(localPath, this.settings.importRoots)
+        : null;
     if (!isUuid(input.datasetId)) throw notFound('Dataset', input.datasetId);
 
     const job = await this.db.transaction(async (tx) => {
@@ -192,7 +210,8 @@ export class MvtecImportService {
       changes: this.pubSub.subscribe('IMPORT_JOB_UPDATED', id),
       load: () => this.findById(id),
       isFinal: (job) => FINAL_IMPORT_STATUSES.has(job.status),
-      isSame: (previous, next) => previous.updatedAt.getTime() === next.updatedAt.getTime() && previous.status === next.status,
+      isSame: (previous, next) =>
+        previous.updatedAt.getTime() === next.updatedAt.getTime() && previous.status === next.status,
     });
     if (!updates) throw notFound('Import job', id);
     return updates;
@@ -216,7 +235,10 @@ export class MvtecImportService {
     if (!job || FINAL_IMPORT_STATUSES.has(job.status)) return null;
     // Each attempt recounts from zero: already stored images are recognised, not stored twice.
     await this.db.importJobs.markRunning(importJobId);
-    return { job, progress: new ImportProgress((current, problems) => this.writeProgress(importJobId, current, problems)) };
+    return {
+      job,
+      progress: new ImportProgress((current, problems) => this.writeProgress(importJobId, current, problems)),
+    };
   }
 
   private async work({ job, progress }: ImportRun, signal: AbortSignal): Promise<void> {
@@ -235,7 +257,11 @@ export class MvtecImportService {
 
   private async fail({ job, progress }: ImportRun, why: FailureCause<ImportProblem>): Promise<void> {
     if (why.cause === 'error') this.logger.error({ err: why.error, importJobId: job.id }, 'import job failed');
-    const unexpected: ImportProblem = { path: '', code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'the import failed; see the server log' };
+    const unexpected: ImportProblem = {
+      path: '',
+      code: ErrorCode.INTERNAL_SERVER_ERROR,
+      message: 'the import failed; see the server log',
+    };
     progress.report(why.cause === 'failed' ? why.reason : unexpected);
     await progress.flush();
     await this.db.importJobs.finish(job.id, ImportJobStatus.FAILED);
@@ -253,7 +279,8 @@ export class MvtecImportService {
       // Checked again: IMPORT_ROOTS or the folder may have changed since the job was queued.
       return new LocalMvtecSource(await resolveLocalSource(localPath, this.settings.importRoots));
     } catch (error) {
-      if (error instanceof AppError) throw new ImportAborted({ path: localPath, code: error.code, message: error.message });
+      if (error instanceof AppError)
+        throw new ImportAborted({ path: localPath, code: error.code, message: error.message });
       throw error;
     }
   }
@@ -265,23 +292,33 @@ export class MvtecImportService {
     const plans: Array<{ name: string; samples: MvtecSample[] }> = [];
     for (const name of names) {
       if (!isPlainFolderName(name)) {
-        progress.report({ path: name, code: ErrorCode.UNEXPECTED_FILE, message: 'not a plain folder name; this category is not imported' });
+        progress.report({
+          path: name,
+          code: ErrorCode.UNEXPECTED_FILE,
+          message: 'not a plain folder name; this category is not imported',
+        });
         continue;
       }
       const files = await source.listFiles(name);
       if (files === null) {
-        progress.report({ path: name, code: ErrorCode.SOURCE_NOT_FOUND, message: `the source has no folder "${name}"` });
+        progress.report({
+          path: name,
+          code: ErrorCode.SOURCE_NOT_FOUND,
+          message: `the source has no folder "${name}"`,
+        });
         continue;
       }
       const plan = planCategoryImport(files);
       for (const problem of plan.problems) progress.report({ ...problem, path: `${name}/${problem.path}` });
       plans.push({ name, samples: plan.samples });
     }
-    if (names.length === 0) progress.report({ path: '', code: ErrorCode.SOURCE_NOT_FOUND, message: 'the source holds no category folder' });
+    if (names.length === 0)
+      progress.report({ path: '', code: ErrorCode.SOURCE_NOT_FOUND, message: 'the source holds no category folder' });
     for (const { name, samples } of plans) {
       if (samples.length === 0) continue;
       const category = await this.categories.findOrCreate(job.datasetId, name, job.requestedBy);
-      if (!category) throw new ImportAborted({ path: name, code: ErrorCode.NOT_FOUND, message: 'the dataset was deleted' });
+      if (!category)
+        throw new ImportAborted({ path: name, code: ErrorCode.NOT_FOUND, message: 'the dataset was deleted' });
       for (const sample of samples) work.push({ category, name, sample });
     }
     progress.total = work.length;
@@ -299,7 +336,9 @@ export class MvtecImportService {
         const item = work[next] as (typeof work)[number];
         next += 1;
         try {
-          progress.count(await this.importSample(job, source, item.name, item.category, item.sample, progress, claimed));
+          progress.count(
+            await this.importSample(job, source, item.name, item.category, item.sample, progress, claimed),
+          );
           await progress.flushIfDue();
         } catch (error) {
           failure ??= error;
@@ -363,7 +402,11 @@ export class MvtecImportService {
       case 'invalid':
         return refuse(sourcePath(outcome.part), outcome);
       case 'category-gone':
-        throw new ImportAborted({ path: categoryName, code: ErrorCode.NOT_FOUND, message: 'the category was deleted during the import' });
+        throw new ImportAborted({
+          path: categoryName,
+          code: ErrorCode.NOT_FOUND,
+          message: 'the category was deleted during the import',
+        });
       case 'duplicate': {
         // Stored by someone else between the lookup and the insert: a plain duplicate.
         if (outcome.foundAtInsert) return 'duplicate';
@@ -372,7 +415,10 @@ export class MvtecImportService {
         if (existing.importJobId === job.id) return 'imported';
         if (existing.split !== sample.split || existing.defectType !== sample.defectType) {
           const label = (split: string, defectType: string | null): string => `${split} ${defectType ?? 'good'}`;
-          const labels = { existing: label(existing.split, existing.defectType), sample: label(sample.split, sample.defectType) };
+          const labels = {
+            existing: label(existing.split, existing.defectType),
+            sample: label(sample.split, sample.defectType),
+          };
           refuse(imagePath, {
             code: ErrorCode.DUPLICATE_IMAGE,
             message: `the same bytes are already in the category as ${labels.existing} image ${existing.id}, not ${labels.sample}`,

@@ -60,7 +60,8 @@ export class OrphanSweepService {
       const expiredUploads = await this.removeExpiredUploads();
       let orphanObjects = 0;
       for (const [prefix, table] of OWNED_PREFIXES) orphanObjects += await this.removeObjectsWithoutRows(prefix, table);
-      if (expiredUploads + orphanObjects > 0) this.logger.info({ expiredUploads, orphanObjects }, 'orphan sweep removed leftovers');
+      if (expiredUploads + orphanObjects > 0)
+        this.logger.info({ expiredUploads, orphanObjects }, 'orphan sweep removed leftovers');
       return { expiredUploads, orphanObjects };
     } finally {
       await lock?.release();
@@ -78,7 +79,9 @@ export class OrphanSweepService {
       const ids = expired.map((upload) => upload.id);
       if (ids.length === 0) return removed;
       // Objects first: if that fails, the rows stay and the next sweep tries again.
-      await this.objectStore.delete(ids.flatMap((id) => [objectKeys.upload(id, 'file'), objectKeys.upload(id, 'mask')]));
+      await this.objectStore.delete(
+        ids.flatMap((id) => [objectKeys.upload(id, 'file'), objectKeys.upload(id, 'mask')]),
+      );
       await this.db.imageUploads.delete(ids);
       removed += ids.length;
       if (ids.length < BATCH) return removed;
@@ -92,7 +95,12 @@ export class OrphanSweepService {
     const flush = async (): Promise<void> => {
       const ids = [...new Set(batch.flatMap((object) => (object.id ? [object.id] : [])))];
       const existing = ids.length ? await this.db.images.existingOwnerIds(table, ids) : new Set<string>();
-      const orphans = batch.filter((object) => (object.lastModified?.getTime() ?? 0) < cutoff && (object.id === null || !existing.has(object.id))).map((object) => object.key);
+      const orphans = batch
+        .filter(
+          (object) =>
+            (object.lastModified?.getTime() ?? 0) < cutoff && (object.id === null || !existing.has(object.id)),
+        )
+        .map((object) => object.key);
       if (orphans.length) await this.objectStore.delete(orphans);
       removed += orphans.length;
       batch = [];
@@ -112,7 +120,9 @@ export class OrphanSweepService {
     const run = (): void => {
       if (this.running) return;
       this.running = this.sweep()
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'orphan sweep failed; retrying at the next interval'))
+        .catch((error: unknown) =>
+          this.logger.warn({ err: error }, 'orphan sweep failed; retrying at the next interval'),
+        )
         .finally(() => (this.running = null));
     };
     this.timer = setInterval(run, intervalSeconds * 1000);

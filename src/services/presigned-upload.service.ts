@@ -113,7 +113,9 @@ export function checkImageContentType(contentType: string, argument: string): st
   const normalized = contentType.trim().toLowerCase();
   if (!ACCEPTED_CONTENT_TYPES.has(normalized)) {
     const accepted = Object.values(IMAGE_CONTENT_TYPES).join(', ');
-    throw new AppError(ErrorCode.INVALID_IMAGE, `${argument} must be one of ${accepted}; got "${contentType}"`, { argument });
+    throw new AppError(ErrorCode.INVALID_IMAGE, `${argument} must be one of ${accepted}; got "${contentType}"`, {
+      argument,
+    });
   }
   return normalized;
 }
@@ -145,7 +147,8 @@ export class PresignedUploads<Row extends PendingUpload> {
   }
 
   checkByteSize(byteSize: number, argument = 'byteSize'): number {
-    if (!Number.isInteger(byteSize) || byteSize < 1) throw badInput(`${argument} must be a positive number of bytes`, { argument });
+    if (!Number.isInteger(byteSize) || byteSize < 1)
+      throw badInput(`${argument} must be a positive number of bytes`, { argument });
     if (byteSize > this.kind.maxBytes) throw this.kind.tooLarge(byteSize, argument);
     return byteSize;
   }
@@ -182,7 +185,10 @@ export class PresignedUploads<Row extends PendingUpload> {
     };
     return Promise.all(
       rows.map(async (row) => {
-        const [file, mask] = await Promise.all([presign(this.kind.file, row), this.kind.mask ? presign(this.kind.mask, row) : null]);
+        const [file, mask] = await Promise.all([
+          presign(this.kind.file, row),
+          this.kind.mask ? presign(this.kind.mask, row) : null,
+        ]);
         if (!file) throw new Error(`a ${this.kind.label} without a file part`);
         return {
           uploadId: row.id,
@@ -216,10 +222,14 @@ export class PresignedUploads<Row extends PendingUpload> {
       const parts = this.parts.filter((part) => part.contentType(upload) !== null);
       const read = this.kind.read;
       const [bytes, maskBytes] =
-        read.mode === 'whole' ? await this.readWhole(upload, parts) : await this.readBounded(upload, parts, read.tooLargeCode);
+        read.mode === 'whole'
+          ? await this.readWhole(upload, parts)
+          : await this.readBounded(upload, parts, read.tooLargeCode);
       let sha256: string | null = null;
       if (upload.sha256 !== null) {
-        sha256 = createHash('sha256').update(bytes as Buffer).digest('hex');
+        sha256 = createHash('sha256')
+          .update(bytes as Buffer)
+          .digest('hex');
         if (sha256 !== upload.sha256) {
           const message = `the bytes received have SHA-256 ${sha256}, not the declared ${upload.sha256}`;
           throw new UploadRefusal(ErrorCode.CHECKSUM_MISMATCH, message);
@@ -242,13 +252,20 @@ export class PresignedUploads<Row extends PendingUpload> {
       const declared = part.byteSize(upload);
       if (size > this.kind.maxBytes || (declared !== null && size !== declared)) {
         const expected = declared ?? `at most ${this.kind.maxBytes}`;
-        throw new UploadRefusal(ErrorCode.CHECKSUM_MISMATCH, `the ${part.noun} received is ${size} bytes, but ${expected} were declared`);
+        throw new UploadRefusal(
+          ErrorCode.CHECKSUM_MISMATCH,
+          `the ${part.noun} received is ${size} bytes, but ${expected} were declared`,
+        );
       }
     });
     return Promise.all(parts.map((part) => this.objectStore.get(part.key(upload.id))));
   }
 
-  private async readBounded(upload: Row, parts: ReadonlyArray<UploadPart<Row>>, tooLargeCode: ErrorCodeValue): Promise<Buffer[]> {
+  private async readBounded(
+    upload: Row,
+    parts: ReadonlyArray<UploadPart<Row>>,
+    tooLargeCode: ErrorCodeValue,
+  ): Promise<Buffer[]> {
     const read = await Promise.all(parts.map((part) => this.readAtMost(part.key(upload.id), this.kind.maxBytes + 1)));
     parts.forEach((part, index) => {
       if (!read[index]) throw new UploadRefusal(ErrorCode.UPLOAD_INCOMPLETE, part.notArrived, true);
@@ -257,10 +274,16 @@ export class PresignedUploads<Row extends PendingUpload> {
       const size = (read[index] as Buffer).length;
       const declared = part.byteSize(upload);
       if (size > this.kind.maxBytes) {
-        throw new UploadRefusal(tooLargeCode, `the ${part.noun} received is larger than the ${this.kind.maxBytes} bytes accepted`);
+        throw new UploadRefusal(
+          tooLargeCode,
+          `the ${part.noun} received is larger than the ${this.kind.maxBytes} bytes accepted`,
+        );
       }
       if (declared !== null && size !== declared) {
-        throw new UploadRefusal(ErrorCode.CHECKSUM_MISMATCH, `the ${part.noun} received is ${size} bytes, but ${declared} were declared`);
+        throw new UploadRefusal(
+          ErrorCode.CHECKSUM_MISMATCH,
+          `the ${part.noun} received is ${size} bytes, but ${declared} were declared`,
+        );
       }
     });
     return read as Buffer[];
@@ -290,7 +313,9 @@ export class PresignedUploads<Row extends PendingUpload> {
     if (uploadIds.length === 0) return;
     await this.objectStore
       .delete(this.objectKeysOf(uploadIds))
-      .catch((error: unknown) => this.logger.warn({ err: error, uploadIds }, `could not remove consumed ${this.kind.label}s`));
+      .catch((error: unknown) =>
+        this.logger.warn({ err: error, uploadIds }, `could not remove consumed ${this.kind.label}s`),
+      );
   }
 
   /** Removes pending uploads: objects first, so a failure leaves the rows for the sweep to retry. */

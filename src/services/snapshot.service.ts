@@ -19,7 +19,8 @@ export class SnapshotService {
 
   async create(categoryId: string, name: string, principal: Principal): Promise<SnapshotEntity> {
     const trimmed = name.trim();
-    if (trimmed.length === 0 || trimmed.length > 100 || /[\p{Cc}]/u.test(trimmed)) throw badInput('name must be 1 to 100 printable characters', { argument: 'name' });
+    if (trimmed.length === 0 || trimmed.length > 100 || /[\p{Cc}]/u.test(trimmed))
+      throw badInput('name must be 1 to 100 printable characters', { argument: 'name' });
     if (!isUuid(categoryId)) throw notFound('Category', categoryId);
     try {
       return await this.db.transaction(async (tx) => {
@@ -29,7 +30,8 @@ export class SnapshotService {
         return tx.snapshots.get(snapshotId);
       });
     } catch (error) {
-      if (postgresErrorCode(error) === UNIQUE_VIOLATION) throw conflict(`the category already has a snapshot named "${trimmed}"`, { argument: 'name' });
+      if (postgresErrorCode(error) === UNIQUE_VIOLATION)
+        throw conflict(`the category already has a snapshot named "${trimmed}"`, { argument: 'name' });
       throw error;
     }
   }

@@ -7,19 +7,22 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export function assertUuid(value: string, what = 'id'): string {
-  if (!UUID.test(value)) throw new Error(`${what} "${value}" is not a lowercase UUID; refusing to build an object key from it`);
+  if (!UUID.test(value))
+    throw new Error(`${what} "${value}" is not a lowercase UUID; refusing to build an object key from it`);
   return value;
 }
 
 export function assertSha256(value: string): string {
-  if (!SHA256_HEX.test(value)) throw new Error(`"${value}" is not a lowercase hex SHA-256; refusing to build an object key from it`);
+  if (!SHA256_HEX.test(value))
+    throw new Error(`"${value}" is not a lowercase hex SHA-256; refusing to build an object key from it`);
   return value;
 }
 
 export const objectKeys = {
   /** Prefix swept for orphans: everything uploaded but not (yet) confirmed lives below it. */
   uploadPrefix: 'uploads/',
-  upload: (uploadId: string, part: 'file' | 'mask' = 'file'): string => `uploads/${assertUuid(uploadId, 'upload id')}/${part}`,
+  upload: (uploadId: string, part: 'file' | 'mask' = 'file'): string =>
+    `uploads/${assertUuid(uploadId, 'upload id')}/${part}`,
   /** Stored images and ground-truth masks, one object each, keyed by the image id. */
   imagePrefix: 'images/',
   maskPrefix: 'masks/',
@@ -38,7 +41,8 @@ export const objectKeys = {
   inspectionInput: (inspectionId: string): string => `inspections/${assertUuid(inspectionId, 'inspection id')}/input`,
   inspectionArtifact: (inspectionId: string, artifact: 'heatmap' | 'overlay' | 'mask'): string =>
     `inspections/${assertUuid(inspectionId, 'inspection id')}/${artifact}.png`,
-  inspectionAnomalyMap: (inspectionId: string): string => `inspections/${assertUuid(inspectionId, 'inspection id')}/anomaly-map.bin`,
+  inspectionAnomalyMap: (inspectionId: string): string =>
+    `inspections/${assertUuid(inspectionId, 'inspection id')}/anomaly-map.bin`,
   /** Per-image anomaly maps of an evaluation (src/services/anomaly-map-object.ts), keyed by the image id. */
   evaluationsPrefix: 'evaluations/',
   evaluationPrefix: (evaluationId: string): string => `evaluations/${assertUuid(evaluationId, 'evaluation id')}/`,

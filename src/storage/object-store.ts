@@ -55,7 +55,10 @@ function escapeUri(value: string): string {
 }
 
 function isNotFound(error: unknown): boolean {
-  return error instanceof NotFound || (error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 404 || error.name === 'NoSuchKey'));
+  return (
+    error instanceof NotFound ||
+    (error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 404 || error.name === 'NoSuchKey'))
+  );
 }
 
 /** `scheme://host[:port]/path?query`, the query sorted and escaped as the SDK's formatUrl does. */
@@ -84,9 +87,16 @@ export class ObjectStore {
   constructor(options: ObjectStoreOptions) {
     // cacheMiddleware: build each command's middleware stack once per client, not per request
     // (1.27–1.35× less client CPU per 100 kB PUT: npm run bench:object-store).
-    const base = { region: options.region, forcePathStyle: options.forcePathStyle, credentials: options.credentials, cacheMiddleware: true };
+    const base = {
+      region: options.region,
+      forcePathStyle: options.forcePathStyle,
+      credentials: options.credentials,
+      cacheMiddleware: true,
+    };
     this.client = new S3Client({ ...base, endpoint: options.endpoint });
-    this.presignClient = options.publicEndpoint ? new S3Client({ ...base, endpoint: options.publicEndpoint }) : this.client;
+    this.presignClient = options.publicEndpoint
+      ? new S3Client({ ...base, endpoint: options.publicEndpoint })
+      : this.client;
     this.bucket = options.bucket;
     this.defaultUrlExpirySeconds = options.defaultUrlExpirySeconds;
   }
@@ -106,7 +116,15 @@ export class ObjectStore {
   }
 
   async put(key: string, body: Buffer | Uint8Array, contentType: string): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.byteLength }));
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ContentType: contentType,
+        ContentLength: body.byteLength,
+      }),
+    );
   }
 
   /** Server-side copy within the bucket; the copy gets `contentType`, whatever the source had. */
@@ -130,7 +148,9 @@ export class ObjectStore {
 
   /** Reads at most `maxBytes` (for type sniffing) without downloading the whole object. */
   async getRange(key: string, maxBytes: number): Promise<Buffer> {
-    const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${maxBytes - 1}` }));
+    const response = await this.client.send(
+      new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${maxBytes - 1}` }),
+    );
     if (!response.Body) throw new Error(`object ${key} has no body`);
     return Buffer.from(await response.Body.transformToByteArray());
   }
@@ -138,7 +158,12 @@ export class ObjectStore {
   async head(key: string): Promise<ObjectInfo | null> {
     try {
       const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { key, size: response.ContentLength ?? 0, contentType: response.ContentType, lastModified: response.LastModified };
+      return {
+        key,
+        size: response.ContentLength ?? 0,
+        contentType: response.ContentType,
+        lastModified: response.LastModified,
+      };
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;
@@ -149,7 +174,10 @@ export class ObjectStore {
     for (let start = 0; start < keys.length; start += DELETE_BATCH) {
       const batch = keys.slice(start, start + DELETE_BATCH);
       const response = await this.client.send(
-        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
       );
       if (response.Errors?.length) {
         const first = response.Errors[0];
@@ -161,7 +189,9 @@ export class ObjectStore {
   async *list(prefix: string): AsyncGenerator<ObjectInfo> {
     let continuationToken: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: continuationToken }));
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: continuationToken }),
+      );
       for (const item of page.Contents ?? []) {
         if (item.Key) yield { key: item.Key, size: item.Size ?? 0, lastModified: item.LastModified };
       }
@@ -176,7 +206,10 @@ export class ObjectStore {
    * extra query parameters come from one SDK-presigned URL of a probe key, so endpoint rules
    * stay the SDK's; the URLs are the SDK's byte for byte (test/foundation/object-store.test.ts).
    */
-  async presignGet(key: string, options: { expiresInSeconds?: number; contentType?: string; signingDate?: Date } = {}): Promise<string> {
+  async presignGet(
+    key: string,
+    options: { expiresInSeconds?: number; contentType?: string; signingDate?: Date } = {},
+  ): Promise<string> {
     const template = await (this.getUrlTemplate ??= this.resolveGetUrlTemplate().catch((error: unknown) => {
       this.getUrlTemplate = undefined;
       throw error;
@@ -192,13 +225,17 @@ export class ObjectStore {
       query,
       headers: { host: template.port === undefined ? template.hostname : `${template.hostname}:${template.port}` },
     };
-    const signed = await template.presigner.presign(request, { expiresIn: options.expiresInSeconds ?? this.defaultUrlExpirySeconds, signingDate: options.signingDate });
+    const signed = await template.presigner.presign(request, {
+      expiresIn: options.expiresInSeconds ?? this.defaultUrlExpirySeconds,
+      signingDate: options.signingDate,
+    });
     return formatUrl(signed);
   }
 
   private async resolveGetUrlTemplate(): Promise<GetUrlTemplate> {
     const probe = new URL(await this.presignGetWithSdk(PRESIGN_PROBE_KEY));
-    if (!probe.pathname.endsWith(`/${PRESIGN_PROBE_KEY}`)) throw new Error(`cannot derive the bucket URL from the presigned URL ${probe.origin}${probe.pathname}`);
+    if (!probe.pathname.endsWith(`/${PRESIGN_PROBE_KEY}`))
+      throw new Error(`cannot derive the bucket URL from the presigned URL ${probe.origin}${probe.pathname}`);
     // X-Amz-Credential is <access key>/<date>/<region>/<service>/aws4_request.
     const [, , region, service] = (probe.searchParams.get('X-Amz-Credential') ?? '').split('/');
     if (!region || !service) throw new Error('the SDK-presigned probe URL has no X-Amz-Credential scope');
@@ -210,12 +247,19 @@ export class ObjectStore {
       port: probe.port === '' ? undefined : Number(probe.port),
       pathPrefix: probe.pathname.slice(0, -PRESIGN_PROBE_KEY.length),
       query,
-      presigner: new S3RequestPresigner({ ...this.presignClient.config, signingName: service, region: async () => region }),
+      presigner: new S3RequestPresigner({
+        ...this.presignClient.config,
+        signingName: service,
+        region: async () => region,
+      }),
     };
   }
 
   /** A presigned GET as the SDK builds it (test/foundation/object-store.test.ts compares the two). */
-  async presignGetWithSdk(key: string, options: { expiresInSeconds?: number; contentType?: string; signingDate?: Date } = {}): Promise<string> {
+  async presignGetWithSdk(
+    key: string,
+    options: { expiresInSeconds?: number; contentType?: string; signingDate?: Date } = {},
+  ): Promise<string> {
     return getSignedUrl(
       this.presignClient,
       new GetObjectCommand({ Bucket: this.bucket, Key: key, ResponseContentType: options.contentType }),
@@ -227,11 +271,21 @@ export class ObjectStore {
    * A URL the client PUTs the bytes to. Content type and (when given) length are signed, so
    * a signature-checking server (S3, MinIO) refuses a body of another size or type.
    */
-  async presignPut(key: string, options: { contentType: string; contentLength?: number; expiresInSeconds?: number }): Promise<string> {
-    const signableHeaders = new Set(options.contentLength === undefined ? ['content-type'] : ['content-type', 'content-length']);
+  async presignPut(
+    key: string,
+    options: { contentType: string; contentLength?: number; expiresInSeconds?: number },
+  ): Promise<string> {
+    const signableHeaders = new Set(
+      options.contentLength === undefined ? ['content-type'] : ['content-type', 'content-length'],
+    );
     return getSignedUrl(
       this.presignClient,
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: options.contentType, ContentLength: options.contentLength }),
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        ContentType: options.contentType,
+        ContentLength: options.contentLength,
+      }),
       { expiresIn: options.expiresInSeconds ?? this.defaultUrlExpirySeconds, signableHeaders },
     );
   }

@@ -185,21 +185,54 @@ export interface Surface {
 }
 
 const WEAVE_PALETTES: ReadonlyArray<readonly [Rgb, Rgb]> = [
-  [[0.2, 0.29, 0.47], [0.8, 0.78, 0.72]], // denim: indigo warp, ecru weft
-  [[0.62, 0.55, 0.4], [0.55, 0.48, 0.34]], // khaki
-  [[0.53, 0.53, 0.55], [0.45, 0.45, 0.47]], // grey wool
-  [[0.62, 0.2, 0.17], [0.5, 0.15, 0.13]], // red
-  [[0.28, 0.42, 0.3], [0.72, 0.74, 0.66]], // green/cream
+  [
+    [0.2, 0.29, 0.47],
+    [0.8, 0.78, 0.72],
+  ], // denim: indigo warp, ecru weft
+  [
+    [0.62, 0.55, 0.4],
+    [0.55, 0.48, 0.34],
+  ], // khaki
+  [
+    [0.53, 0.53, 0.55],
+    [0.45, 0.45, 0.47],
+  ], // grey wool
+  [
+    [0.62, 0.2, 0.17],
+    [0.5, 0.15, 0.13],
+  ], // red
+  [
+    [0.28, 0.42, 0.3],
+    [0.72, 0.74, 0.66],
+  ], // green/cream
 ];
 const METAL_PALETTES: ReadonlyArray<readonly [Rgb, Rgb]> = [
-  [[0.72, 0.73, 0.75], [0.5, 0.51, 0.53]], // aluminium
-  [[0.78, 0.69, 0.55], [0.55, 0.47, 0.35]], // brass
-  [[0.6, 0.62, 0.66], [0.42, 0.43, 0.46]], // steel
+  [
+    [0.72, 0.73, 0.75],
+    [0.5, 0.51, 0.53],
+  ], // aluminium
+  [
+    [0.78, 0.69, 0.55],
+    [0.55, 0.47, 0.35],
+  ], // brass
+  [
+    [0.6, 0.62, 0.66],
+    [0.42, 0.43, 0.46],
+  ], // steel
 ];
 const WOOD_PALETTES: ReadonlyArray<readonly [Rgb, Rgb]> = [
-  [[0.8, 0.62, 0.42], [0.55, 0.36, 0.2]], // oak
-  [[0.88, 0.76, 0.58], [0.66, 0.5, 0.32]], // pine
-  [[0.6, 0.38, 0.24], [0.38, 0.22, 0.13]], // walnut
+  [
+    [0.8, 0.62, 0.42],
+    [0.55, 0.36, 0.2],
+  ], // oak
+  [
+    [0.88, 0.76, 0.58],
+    [0.66, 0.5, 0.32],
+  ], // pine
+  [
+    [0.6, 0.38, 0.24],
+    [0.38, 0.22, 0.13],
+  ], // walnut
 ];
 
 /** Picks the material from the category name, like MVTec's wood/metal/fabric-like categories. */
@@ -210,7 +243,11 @@ export function textureForCategory(category: string): TextureKind {
   return 'weave';
 }
 
-export function createCategoryStyle(seed: number, category: string, texture: TextureKind = textureForCategory(category)): CategoryStyle {
+export function createCategoryStyle(
+  seed: number,
+  category: string,
+  texture: TextureKind = textureForCategory(category),
+): CategoryStyle {
   const rng = createRng(hashValues('style', seed, category));
   const palettes = texture === 'weave' ? WEAVE_PALETTES : texture === 'brushed-metal' ? METAL_PALETTES : WOOD_PALETTES;
   const [primary, secondary] = rng.pick(palettes);
@@ -253,7 +290,11 @@ export function createSurface(style: CategoryStyle, size: number, rng: Rng): Sur
     sin: tangent / norm,
     offsetU: rng.range(0, 4096),
     offsetV: rng.range(0, 4096),
-    colourGain: [lightGain * rng.range(0.97, 1.03), lightGain * rng.range(0.97, 1.03), lightGain * rng.range(0.97, 1.03)],
+    colourGain: [
+      lightGain * rng.range(0.97, 1.03),
+      lightGain * rng.range(0.97, 1.03),
+      lightGain * rng.range(0.97, 1.03),
+    ],
     lightGradientX: rng.range(-0.14, 0.14),
     lightGradientY: rng.range(-0.14, 0.14),
     lightBlotchAmplitude: rng.range(0.03, 0.09),
@@ -324,7 +365,8 @@ function woodGrainAlbedo(surface: Surface, u: number, v: number, out: Float64Arr
   const style = surface.style;
   const seed = style.detailSeed;
   const k = surface.scale;
-  const distortion = 2.4 * valueNoise(seed, u / (110 * k), v / (45 * k)) + 0.4 * valueNoise(seed + 1, u / (30 * k), v / (9 * k));
+  const distortion =
+    2.4 * valueNoise(seed, u / (110 * k), v / (45 * k)) + 0.4 * valueNoise(seed + 1, u / (30 * k), v / (9 * k));
   const ring = v / surface.pitch + distortion;
   const phase = ring - floor(ring);
   const lateWood = smoothstep(0.45, 0.75, phase) * (1 - smoothstep(0.86, 1, phase));
@@ -359,7 +401,15 @@ function lightBlotch(surface: Surface, x: number, y: number): number {
  * (sampleX, sampleY), lit with an extra `shade` factor. Lighting and sensor noise stay tied to the
  * pixel; only the material moves, which is what a fold needs.
  */
-export function shadeSurfaceAt(surface: Surface, x: number, y: number, sampleX: number, sampleY: number, shade: number, out: Float64Array): void {
+export function shadeSurfaceAt(
+  surface: Surface,
+  x: number,
+  y: number,
+  sampleX: number,
+  sampleY: number,
+  shade: number,
+  out: Float64Array,
+): void {
   const half = surface.size * 0.5;
   const dx = sampleX - half;
   const dy = sampleY - half;
@@ -563,7 +613,8 @@ function createHole(rng: Rng, surface: Surface): DefectRegion {
         sinK = sinK * cos1 + cosK * sin1;
         cosK = nextCos;
         for (const harmonic of harmonics) {
-          if (harmonic.order === order) edge += harmonic.amplitude * (cosK * harmonic.phaseCos + sinK * harmonic.phaseSin);
+          if (harmonic.order === order)
+            edge += harmonic.amplitude * (cosK * harmonic.phaseCos + sinK * harmonic.phaseSin);
         }
       }
     }
@@ -627,7 +678,14 @@ function createStain(rng: Rng, surface: Surface): DefectRegion {
     // Centres within 0.6 r of a main ellipse at least 0.45 r wide, lobes at least 0.3 r: they overlap.
     const [offsetX, offsetY] = randomUnitVector(rng);
     const distance = radius * rng.range(0.2, 0.6);
-    lobes.push(makeLobe(centreX + offsetX * distance, centreY + offsetY * distance, radius * rng.range(0.3, 0.6), radius * rng.range(0.3, 0.6)));
+    lobes.push(
+      makeLobe(
+        centreX + offsetX * distance,
+        centreY + offsetY * distance,
+        radius * rng.range(0.3, 0.6),
+        radius * rng.range(0.3, 0.6),
+      ),
+    );
   }
   const tint = rng.pick(STAIN_TINTS);
   const strength = rng.range(0.28, 0.55);
@@ -870,11 +928,22 @@ export function applyDefect(clean: Uint8Array, surface: Surface, defect: DefectT
       let red = toByte(painted[0]);
       let green = toByte(painted[1]);
       let blue = toByte(painted[2]);
-      const largestChange = max(abs(red - clean[offset]), abs(green - clean[offset + 1]), abs(blue - clean[offset + 2]));
+      const largestChange = max(
+        abs(red - clean[offset]),
+        abs(green - clean[offset + 1]),
+        abs(blue - clean[offset + 2]),
+      );
       if (largestChange < MIN_VISIBLE_CHANGE) {
         // Push the way the defect goes, or the other way when that direction is saturated.
         const luminance = (clean[offset] + clean[offset + 1] + clean[offset + 2]) / 3;
-        const direction = region.direction === 1 ? (luminance > 255 - MIN_VISIBLE_CHANGE ? -1 : 1) : luminance < MIN_VISIBLE_CHANGE ? 1 : -1;
+        const direction =
+          region.direction === 1
+            ? luminance > 255 - MIN_VISIBLE_CHANGE
+              ? -1
+              : 1
+            : luminance < MIN_VISIBLE_CHANGE
+              ? 1
+              : -1;
         red = toByte(clean[offset] + direction * MIN_VISIBLE_CHANGE);
         green = toByte(clean[offset + 1] + direction * MIN_VISIBLE_CHANGE);
         blue = toByte(clean[offset + 2] + direction * MIN_VISIBLE_CHANGE);
@@ -917,7 +986,10 @@ export interface GeneratedSample {
  * (seed, category, split, label, index), so changing one folder's count leaves the others' images
  * unchanged.
  */
-export function generateSample(spec: SampleSpec, style: CategoryStyle = createCategoryStyle(spec.seed, spec.category, spec.texture)): GeneratedSample {
+export function generateSample(
+  spec: SampleSpec,
+  style: CategoryStyle = createCategoryStyle(spec.seed, spec.category, spec.texture),
+): GeneratedSample {
   const rng = createRng(hashValues('sample', spec.seed, spec.category, spec.split, spec.label, spec.index));
   const surface = createSurface(style, spec.size, rng);
   const cleanImage = renderSurface(surface);
@@ -1066,7 +1138,9 @@ export function resolveGeneratorOptions(options: WriteMvtecCategoryOptions): Res
   requireInteger('testGoodCount', resolved.testGoodCount, 0, MAX_IMAGES_PER_FOLDER);
   requireInteger('testDefectCount', resolved.testDefectCount, 0, MAX_IMAGES_PER_FOLDER);
   if (!(TEXTURE_KINDS as readonly string[]).includes(resolved.texture)) {
-    throw new GeneratorOptionsError(`texture must be one of ${TEXTURE_KINDS.join(', ')}, got ${JSON.stringify(resolved.texture)}`);
+    throw new GeneratorOptionsError(
+      `texture must be one of ${TEXTURE_KINDS.join(', ')}, got ${JSON.stringify(resolved.texture)}`,
+    );
   }
   return resolved;
 }
@@ -1081,11 +1155,16 @@ async function isMissingOrEmptyDir(dir: string): Promise<boolean> {
 }
 
 function encodeRgbPng(image: Uint8Array, size: number, file: string): Promise<unknown> {
-  return sharp(image, { raw: { width: size, height: size, channels: 3 } }).png().toFile(file);
+  return sharp(image, { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toFile(file);
 }
 
 function encodeMaskPng(mask: Uint8Array, size: number, file: string): Promise<unknown> {
-  return sharp(mask, { raw: { width: size, height: size, channels: 1 } }).toColourspace('b-w').png().toFile(file);
+  return sharp(mask, { raw: { width: size, height: size, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toFile(file);
 }
 
 /** PNG encodes run on sharp's thread pool while the next image is generated; this bounds the backlog. */
@@ -1143,7 +1222,14 @@ export async function writeMvtecCategory(options: WriteMvtecCategoryOptions): Pr
         await enqueue(encodeMaskPng(sample.mask, size, path.join(stagingDir, maskPath)));
         let maskPixelCount = 0;
         for (const value of sample.mask) if (value !== 0) maskPixelCount++;
-        files.push({ split, label, imagePath, maskPath, maskPixelCount, maskRegionCount: countConnectedRegions(sample.mask, size, 8) });
+        files.push({
+          split,
+          label,
+          imagePath,
+          maskPath,
+          maskPixelCount,
+          maskRegionCount: countConnectedRegions(sample.mask, size, 8),
+        });
       }
     }
     while (inFlight.length > 0) await inFlight.shift();

@@ -16,10 +16,13 @@ export interface Clients {
 export async function createClients(server: TestServer): Promise<Clients> {
   const admin = new GraphQLTestClient(server.url, server.adminKey);
   const key = async (role: Role): Promise<string> => {
-    const data = await admin.data<{ createApiKey: { secret: string } }>('mutation($name: String!, $role: Role!) { createApiKey(name: $name, role: $role) { secret } }', {
-      name: `${role.toLowerCase()} for datasets`,
-      role,
-    });
+    const data = await admin.data<{ createApiKey: { secret: string } }>(
+      'mutation($name: String!, $role: Role!) { createApiKey(name: $name, role: $role) { secret } }',
+      {
+        name: `${role.toLowerCase()} for datasets`,
+        role,
+      },
+    );
     return data.createApiKey.secret;
   };
   return { admin, labeler: admin.withKey(await key('LABELER')), viewer: admin.withKey(await key('VIEWER')) };
@@ -33,7 +36,9 @@ export function sha256(bytes: Uint8Array): string {
 export async function pngImage(seed: number, width = 32, height = 32): Promise<Buffer> {
   const pixels = Buffer.alloc(width * height * 3);
   for (let index = 0; index < pixels.length; index += 1) pixels[index] = (index * 7 + seed * 31) % 251;
-  return sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(pixels, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /** A binary single-channel PNG mask with a square of `value` in its middle. */
@@ -42,10 +47,14 @@ export async function pngMask(width = 32, height = 32, value = 255): Promise<Buf
   for (let y = Math.floor(height / 4); y < Math.floor((3 * height) / 4); y += 1) {
     for (let x = Math.floor(width / 4); x < Math.floor((3 * width) / 4); x += 1) pixels[y * width + x] = value;
   }
-  return sharp(pixels, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  return sharp(pixels, { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
 }
 
-export const CREATE_DATASET = 'mutation($input: CreateDatasetInput!) { createDataset(input: $input) { id name description } }';
+export const CREATE_DATASET =
+  'mutation($input: CreateDatasetInput!) { createDataset(input: $input) { id name description } }';
 export const CREATE_CATEGORY = 'mutation($input: CreateCategoryInput!) { createCategory(input: $input) { id name } }';
 export const REQUEST_UPLOADS = `mutation($input: RequestImageUploadsInput!) {
   requestImageUploads(input: $input) { uploadId url maskUrl headers { name value } maskHeaders { name value } expiresAt }
@@ -86,14 +95,26 @@ export interface ConfirmResult {
   results: Array<{ uploadId: string; code: string | null; image: { id: string } | null }>;
 }
 
-export async function createCategory(client: GraphQLTestClient, datasetName: string, categoryName = 'bottle'): Promise<{ datasetId: string; categoryId: string }> {
-  const dataset = await client.data<{ createDataset: { id: string } }>(CREATE_DATASET, { input: { name: datasetName, description: 'test data' } });
-  const category = await client.data<{ createCategory: { id: string } }>(CREATE_CATEGORY, { input: { datasetId: dataset.createDataset.id, name: categoryName } });
+export async function createCategory(
+  client: GraphQLTestClient,
+  datasetName: string,
+  categoryName = 'bottle',
+): Promise<{ datasetId: string; categoryId: string }> {
+  const dataset = await client.data<{ createDataset: { id: string } }>(CREATE_DATASET, {
+    input: { name: datasetName, description: 'test data' },
+  });
+  const category = await client.data<{ createCategory: { id: string } }>(CREATE_CATEGORY, {
+    input: { datasetId: dataset.createDataset.id, name: categoryName },
+  });
   return { datasetId: dataset.createDataset.id, categoryId: category.createCategory.id };
 }
 
 export async function put(url: string, headers: Array<{ name: string; value: string }>, body: Buffer): Promise<void> {
-  const response = await fetch(url, { method: 'PUT', headers: Object.fromEntries(headers.map((header) => [header.name, header.value])), body });
+  const response = await fetch(url, {
+    method: 'PUT',
+    headers: Object.fromEntries(headers.map((header) => [header.name, header.value])),
+    body,
+  });
   if (!response.ok) throw new Error(`PUT ${url} answered ${response.status}: ${await response.text()}`);
 }
 
@@ -148,7 +169,11 @@ export async function uploadAndConfirm(
       if (file.mask && target.maskUrl && target.maskHeaders) await put(target.maskUrl, target.maskHeaders, file.mask);
     }),
   );
-  return (await client.data<{ confirmImageUploads: ConfirmResult }>(CONFIRM_UPLOADS, { ids: targets.map((target) => target.uploadId) })).confirmImageUploads;
+  return (
+    await client.data<{ confirmImageUploads: ConfirmResult }>(CONFIRM_UPLOADS, {
+      ids: targets.map((target) => target.uploadId),
+    })
+  ).confirmImageUploads;
 }
 
 export { StorageProbe } from '../support/storage-probe';

@@ -28,11 +28,16 @@ async function createCategory(): Promise<string> {
 
 async function storedKeys(): Promise<string[]> {
   const keys: string[] = [];
-  for (const prefix of ['images/', 'masks/']) for await (const object of services.objectStore.list(prefix)) keys.push(object.key);
+  for (const prefix of ['images/', 'masks/'])
+    for await (const object of services.objectStore.list(prefix)) keys.push(object.key);
   return keys.sort();
 }
 
-async function request(categoryId: string, seed: number, overrides: Partial<IngestRequest> = {}): Promise<IngestRequest> {
+async function request(
+  categoryId: string,
+  seed: number,
+  overrides: Partial<IngestRequest> = {},
+): Promise<IngestRequest> {
   const bytes = await pngImage(seed);
   return {
     categoryId,
@@ -55,7 +60,14 @@ test('stores the image and its mask under the new image id, then its row', async
   const outcome = await services.ingest.ingest(await request(categoryId, 1, defective));
   if (outcome.kind !== 'inserted') throw new Error(`not inserted: ${outcome.kind}`);
   const { image } = outcome;
-  expect(image).toMatchObject({ categoryId, split: ImageSplit.TEST, defectType: 'crack', width: 32, height: 32, format: 'png' });
+  expect(image).toMatchObject({
+    categoryId,
+    split: ImageSplit.TEST,
+    defectType: 'crack',
+    width: 32,
+    height: 32,
+    format: 'png',
+  });
   expect(image.originalFilename).toBe('1.png');
   expect(image.objectKey).toBe(objectKeys.image(image.id));
   expect(image.maskObjectKey).toBe(objectKeys.mask(image.id));
@@ -70,7 +82,11 @@ test('bytes the category already holds are a duplicate found up front: nothing i
   const keys = await storedKeys();
   const readMask = jest.fn(async () => pngMask());
   const again = await services.ingest.ingest(await request(categoryId, 2, { readMask }));
-  expect(again).toEqual({ kind: 'duplicate', existing: first.kind === 'inserted' ? first.image : null, foundAtInsert: false });
+  expect(again).toEqual({
+    kind: 'duplicate',
+    existing: first.kind === 'inserted' ? first.image : null,
+    foundAtInsert: false,
+  });
   expect(readMask).not.toHaveBeenCalled();
   expect(await storedKeys()).toEqual(keys);
 });
@@ -81,14 +97,22 @@ test('an undecodable image, an unreadable mask and a mask of the wrong size are 
   const garbage = Buffer.from('not an image');
   const readMask = jest.fn(async () => pngMask());
   const undecodable = await request(categoryId, 3, { bytes: garbage, sha256: sha256Hex(garbage), readMask });
-  expect(await services.ingest.ingest(undecodable)).toMatchObject({ kind: 'invalid', part: 'image', code: 'INVALID_IMAGE' });
+  expect(await services.ingest.ingest(undecodable)).toMatchObject({
+    kind: 'invalid',
+    part: 'image',
+    code: 'INVALID_IMAGE',
+  });
   expect(readMask).not.toHaveBeenCalled();
   const gone = { code: 'SOURCE_NOT_FOUND', message: 'the file is gone' };
   const unreadableMask = await request(categoryId, 4, { readMask: async () => gone });
   expect(await services.ingest.ingest(unreadableMask)).toEqual({ kind: 'invalid', part: 'mask', ...gone });
   const smallMask = await pngMask(8, 8);
   const mismatchedMask = await request(categoryId, 5, { readMask: async () => smallMask });
-  expect(await services.ingest.ingest(mismatchedMask)).toMatchObject({ kind: 'invalid', part: 'mask', code: 'MASK_MISMATCH' });
+  expect(await services.ingest.ingest(mismatchedMask)).toMatchObject({
+    kind: 'invalid',
+    part: 'mask',
+    code: 'MASK_MISMATCH',
+  });
   expect(await storedKeys()).toEqual(keys);
 });
 
@@ -141,7 +165,11 @@ test('the same bytes stored by someone else between lookup and insert: a duplica
       },
     }),
   );
-  expect(outcome).toMatchObject({ kind: 'duplicate', foundAtInsert: true, existing: { originalFilename: 'competitor.png' } });
+  expect(outcome).toMatchObject({
+    kind: 'duplicate',
+    foundAtInsert: true,
+    existing: { originalFilename: 'competitor.png' },
+  });
   expect(stored).not.toBeNull();
   expect(await storedKeys()).not.toContain(stored);
   expect(await services.db.imageUploads.findById(uploadId)).not.toBeNull();

@@ -43,7 +43,12 @@ async function startImport(datasetId: string, localPath = source): Promise<strin
 
 /** One delivery of the job, as a worker makes it; the row afterwards. */
 async function deliver(importJobId: string, context: Partial<JobContext> = {}): Promise<ImportJobEntity> {
-  const delivery: JobContext = { signal: new AbortController().signal, retryCount: 0, isLastAttempt: false, ...context };
+  const delivery: JobContext = {
+    signal: new AbortController().signal,
+    retryCount: 0,
+    isLastAttempt: false,
+    ...context,
+  };
   await services.imports.queueDefinition().handle({ importJobId }, delivery);
   return services.db.importJobs.get(importJobId);
 }
@@ -56,7 +61,8 @@ async function imagesOf(datasetId: string): Promise<ImageEntity[]> {
 
 async function storedKeys(): Promise<string[]> {
   const keys: string[] = [];
-  for (const prefix of ['images/', 'masks/']) for await (const object of services.objectStore.list(prefix)) keys.push(object.key);
+  for (const prefix of ['images/', 'masks/'])
+    for await (const object of services.objectStore.list(prefix)) keys.push(object.key);
   return keys.sort();
 }
 
@@ -65,17 +71,26 @@ test('an import of a generated category stores every image and its mask, and cou
   const keysBefore = await storedKeys();
   const job = await deliver(await startImport(datasetId));
   const count = generated.imageCount;
-  expect(job).toMatchObject({ status: ImportJobStatus.SUCCEEDED, total: count, processed: count, imported: count, duplicates: 0 });
+  expect(job).toMatchObject({
+    status: ImportJobStatus.SUCCEEDED,
+    total: count,
+    processed: count,
+    imported: count,
+    duplicates: 0,
+  });
   expect(job).toMatchObject({ errorCount: 0, errors: [], attempts: 1 });
 
   const images = await imagesOf(datasetId);
-  expect(images.map((image) => image.originalFilename).sort()).toEqual(generated.files.map((file) => file.imagePath).sort());
+  expect(images.map((image) => image.originalFilename).sort()).toEqual(
+    generated.files.map((file) => file.imagePath).sort(),
+  );
   const files = new Map(generated.files.map((file) => [file.imagePath, file]));
   for (const image of images) {
     const file = files.get(image.originalFilename);
     if (!file) throw new Error(`unexpected image ${image.originalFilename}`);
     expect(image.importJobId).toBe(job.id);
-    const sourceFile = async (relative: string): Promise<string> => sha256(await readFile(path.join(generated.categoryDir, relative)));
+    const sourceFile = async (relative: string): Promise<string> =>
+      sha256(await readFile(path.join(generated.categoryDir, relative)));
     expect(sha256(await services.objectStore.get(image.objectKey))).toBe(await sourceFile(file.imagePath));
     if (file.maskPath) {
       expect(sha256(await services.objectStore.get(image.maskObjectKey ?? ''))).toBe(await sourceFile(file.maskPath));
@@ -96,7 +111,12 @@ test('the job run again counts its own images as imported, another job counts th
   // As after a crash: the same job delivered again recounts from zero.
   await services.db.importJobs.setStatus(first.id, ImportJobStatus.QUEUED);
   const rerun = await deliver(first.id);
-  expect(rerun).toMatchObject({ status: ImportJobStatus.SUCCEEDED, imported: generated.imageCount, duplicates: 0, attempts: 2 });
+  expect(rerun).toMatchObject({
+    status: ImportJobStatus.SUCCEEDED,
+    imported: generated.imageCount,
+    duplicates: 0,
+    attempts: 2,
+  });
 
   const second = await deliver(await startImport(datasetId));
   expect(second).toMatchObject({ status: ImportJobStatus.SUCCEEDED, imported: 0, duplicates: generated.imageCount });
@@ -124,7 +144,13 @@ test('a corrupt image and a mask of the wrong size end in the problems, with the
     ].sort(),
   );
   const count = generated.imageCount;
-  expect(job).toMatchObject({ total: count + 1, processed: count + 1, imported: count - 1, duplicates: 0, errorCount: 2 });
+  expect(job).toMatchObject({
+    total: count + 1,
+    processed: count + 1,
+    imported: count - 1,
+    duplicates: 0,
+    errorCount: 2,
+  });
   expect((await imagesOf(datasetId)).map((image) => image.originalFilename)).not.toContain(defective.imagePath);
   const added = (await storedKeys()).filter((key) => !keysBefore.includes(key));
   expect(added).toHaveLength(generated.imageCount - 1 + generated.maskCount - 1);
@@ -136,7 +162,10 @@ test('the same bytes under another label are a duplicate, reported with the labe
   const train = generated.files.find((file) => file.split === 'train');
   if (!train) throw new Error('the generator made no train image');
   const relabelled = path.join(root, uniqueName('relabelled-'));
-  await cp(path.join(generated.categoryDir, train.imagePath), path.join(relabelled, 'weave', 'test', 'good', 'copy.png'));
+  await cp(
+    path.join(generated.categoryDir, train.imagePath),
+    path.join(relabelled, 'weave', 'test', 'good', 'copy.png'),
+  );
   const existing = (await imagesOf(datasetId)).find((image) => image.originalFilename === train.imagePath);
 
   const job = await deliver(await startImport(datasetId, relabelled));
@@ -158,9 +187,18 @@ test('a delivery interrupted by its process stopping hands the job back QUEUED; 
   stopping.abort();
   await expect(deliver(jobId, { signal: stopping.signal })).rejects.toBeInstanceOf(JobInterruptedError);
   const handedBack = await services.db.importJobs.get(jobId);
-  expect(handedBack).toMatchObject({ status: ImportJobStatus.QUEUED, attempts: 1, total: generated.imageCount, processed: 0 });
+  expect(handedBack).toMatchObject({
+    status: ImportJobStatus.QUEUED,
+    attempts: 1,
+    total: generated.imageCount,
+    processed: 0,
+  });
 
-  expect(await deliver(jobId)).toMatchObject({ status: ImportJobStatus.SUCCEEDED, attempts: 2, imported: generated.imageCount });
+  expect(await deliver(jobId)).toMatchObject({
+    status: ImportJobStatus.SUCCEEDED,
+    attempts: 2,
+    imported: generated.imageCount,
+  });
 });
 
 test('a job left RUNNING by a process that died is queued again by the recovery', async () => {

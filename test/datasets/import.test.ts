@@ -10,7 +10,8 @@ import { uniqueName } from '../support/resources';
 import { startTestServer, type TestServer } from '../support/test-server';
 import { CREATE_DATASET, createClients, sha256, StorageProbe, type Clients } from './helpers';
 
-const IMPORT = 'mutation($input: ImportMvtecDatasetInput!) { importMvtecDataset(input: $input) { id status processed total } }';
+const IMPORT =
+  'mutation($input: ImportMvtecDatasetInput!) { importMvtecDataset(input: $input) { id status processed total } }';
 const PROGRESS = `subscription($id: ID!) {
   importProgress(id: $id) { id status processed total imported duplicates errorCount attempts errors { path code message } }
 }`;
@@ -39,7 +40,15 @@ let generated: GeneratedCategorySummary;
 
 beforeAll(async () => {
   root = path.join(process.env.TEST_TMP_DIR ?? '/tmp', uniqueName('imports-'));
-  generated = await writeMvtecCategory({ outDir: path.join(root, 'mvtec'), category: 'weave', seed: 7, size: 64, trainCount: 6, testGoodCount: 3, testDefectCount: 2 });
+  generated = await writeMvtecCategory({
+    outDir: path.join(root, 'mvtec'),
+    category: 'weave',
+    seed: 7,
+    size: 64,
+    trainCount: 6,
+    testGoodCount: 3,
+    testDefectCount: 2,
+  });
   server = await startTestServer({ env: { IMPORT_ROOTS: root, UPLOAD_MAX_BYTES: String(UPLOAD_MAX_BYTES) } });
   clients = await createClients(server);
   probe = new StorageProbe(server);
@@ -52,15 +61,23 @@ afterAll(async () => {
 });
 
 async function createDataset(name: string): Promise<string> {
-  return (await clients.labeler.data<{ createDataset: { id: string } }>(CREATE_DATASET, { input: { name } })).createDataset.id;
+  return (await clients.labeler.data<{ createDataset: { id: string } }>(CREATE_DATASET, { input: { name } }))
+    .createDataset.id;
 }
 
 /** Follows a job through importProgress until its final state; returns every state seen. */
-async function follow(client: GraphQLTestClient, jobId: string, until: (state: JobState) => boolean = (state) => FINAL.has(state.status)): Promise<JobState[]> {
+async function follow(
+  client: GraphQLTestClient,
+  jobId: string,
+  until: (state: JobState) => boolean = (state) => FINAL.has(state.status),
+): Promise<JobState[]> {
   const websocket = client.websocket();
   const recorder = new SubscriptionRecorder<{ importProgress: JobState }>(websocket, PROGRESS, { id: jobId });
   try {
-    const results = await recorder.waitFor((all) => all.some((result) => result.data && until(result.data.importProgress)), 90_000);
+    const results = await recorder.waitFor(
+      (all) => all.some((result) => result.data && until(result.data.importProgress)),
+      90_000,
+    );
     expect(results.every((result) => !result.errors)).toBe(true);
     return results.flatMap((result) => (result.data ? [result.data.importProgress] : []));
   } finally {
@@ -84,7 +101,18 @@ interface CategoryCounts {
 }
 
 async function countsOf(datasetId: string, categoryName: string): Promise<CategoryCounts> {
-  const data = await clients.viewer.data<{ dataset: { categories: Array<{ id: string; name: string; imageCount: number; train: number; testGood: number; defectTypes: string[] }> } }>(
+  const data = await clients.viewer.data<{
+    dataset: {
+      categories: Array<{
+        id: string;
+        name: string;
+        imageCount: number;
+        train: number;
+        testGood: number;
+        defectTypes: string[];
+      }>;
+    };
+  }>(
     'query($id: ID!) { dataset(id: $id) { categories { id name imageCount train: imageCount(split: TRAIN) testGood: imageCount(split: TEST, good: true) defectTypes } } }',
     { id: datasetId },
   );
@@ -92,13 +120,22 @@ async function countsOf(datasetId: string, categoryName: string): Promise<Catego
   if (!category) throw new Error(`no category ${categoryName}`);
   const perDefect: Record<string, number> = {};
   for (const defectType of category.defectTypes) {
-    const counted = await clients.viewer.data<{ category: { imageCount: number } }>('query($id: ID!, $d: String) { category(id: $id) { imageCount(split: TEST, defectType: $d) } }', {
-      id: category.id,
-      d: defectType,
-    });
+    const counted = await clients.viewer.data<{ category: { imageCount: number } }>(
+      'query($id: ID!, $d: String) { category(id: $id) { imageCount(split: TEST, defectType: $d) } }',
+      {
+        id: category.id,
+        d: defectType,
+      },
+    );
     perDefect[defectType] = counted.category.imageCount;
   }
-  return { imageCount: category.imageCount, train: category.train, testGood: category.testGood, defectTypes: category.defectTypes, perDefect };
+  return {
+    imageCount: category.imageCount,
+    train: category.train,
+    testGood: category.testGood,
+    defectTypes: category.defectTypes,
+    perDefect,
+  };
 }
 
 function expectedCounts(summary: GeneratedCategorySummary): CategoryCounts {
@@ -115,7 +152,11 @@ function expectedCounts(summary: GeneratedCategorySummary): CategoryCounts {
 
 /** Every stored mask is the generator's mask of that very image (paired by stem, not by order). */
 async function expectMasksPaired(datasetId: string, summary: GeneratedCategorySummary): Promise<void> {
-  const { rows } = await probe.query<{ original_filename: string; mask_object_key: string | null; defect_type: string | null }>(
+  const { rows } = await probe.query<{
+    original_filename: string;
+    mask_object_key: string | null;
+    defect_type: string | null;
+  }>(
     `SELECT image.original_filename, image.mask_object_key, image.defect_type FROM image JOIN category ON category.id = image.category_id
       WHERE category.dataset_id = $1 AND image.deleted_at IS NULL`,
     [datasetId],
@@ -145,7 +186,15 @@ describe('import from a local folder', () => {
   });
 
   test('gives exactly the generated counts per split and defect type, every mask paired', async () => {
-    expect(first).toMatchObject({ status: 'SUCCEEDED', total: generated.imageCount, processed: generated.imageCount, imported: generated.imageCount, duplicates: 0, errorCount: 0, errors: [] });
+    expect(first).toMatchObject({
+      status: 'SUCCEEDED',
+      total: generated.imageCount,
+      processed: generated.imageCount,
+      imported: generated.imageCount,
+      duplicates: 0,
+      errorCount: 0,
+      errors: [],
+    });
     expect(await countsOf(datasetId, 'weave')).toEqual(expectedCounts(generated));
     await expectMasksPaired(datasetId, generated);
     expect(await probe.count('SELECT count(*) FROM image WHERE mask_object_key IS NOT NULL')).toBe(generated.maskCount);
@@ -153,9 +202,20 @@ describe('import from a local folder', () => {
 
   test('a second import adds nothing', async () => {
     const again = await importAndWait({ datasetId, source: { localPath: path.join(root, 'mvtec') } });
-    expect(again).toMatchObject({ status: 'SUCCEEDED', total: generated.imageCount, imported: 0, duplicates: generated.imageCount, errorCount: 0 });
+    expect(again).toMatchObject({
+      status: 'SUCCEEDED',
+      total: generated.imageCount,
+      imported: 0,
+      duplicates: generated.imageCount,
+      errorCount: 0,
+    });
     expect(await countsOf(datasetId, 'weave')).toEqual(expectedCounts(generated));
-    expect(await probe.count(`SELECT count(*) FROM image JOIN category ON category.id = image.category_id WHERE category.dataset_id = $1`, [datasetId])).toBe(generated.imageCount);
+    expect(
+      await probe.count(
+        `SELECT count(*) FROM image JOIN category ON category.id = image.category_id WHERE category.dataset_id = $1`,
+        [datasetId],
+      ),
+    ).toBe(generated.imageCount);
   });
 
   test('a client subscribing after the job ended gets its final state at once, then the end', async () => {
@@ -169,11 +229,20 @@ describe('import from a local folder', () => {
       recorder.dispose();
       await websocket.dispose();
     }
-    const job = await clients.viewer.data<{ importJob: { status: string; dataset: { id: string }; source: { localPath: string | null; s3Prefix: string | null } } }>(
-      'query($id: ID!) { importJob(id: $id) { status dataset { id } source { localPath s3Prefix } } }',
-      { id: first.id },
-    );
-    expect(job.importJob).toEqual({ status: 'SUCCEEDED', dataset: { id: datasetId }, source: { localPath: path.join(root, 'mvtec'), s3Prefix: null } });
+    const job = await clients.viewer.data<{
+      importJob: {
+        status: string;
+        dataset: { id: string };
+        source: { localPath: string | null; s3Prefix: string | null };
+      };
+    }>('query($id: ID!) { importJob(id: $id) { status dataset { id } source { localPath s3Prefix } } }', {
+      id: first.id,
+    });
+    expect(job.importJob).toEqual({
+      status: 'SUCCEEDED',
+      dataset: { id: datasetId },
+      source: { localPath: path.join(root, 'mvtec'), s3Prefix: null },
+    });
   });
 });
 
@@ -181,13 +250,22 @@ describe('import from an S3 prefix of the service’s bucket', () => {
   test('gives the same counts and pairs every mask', async () => {
     for (const file of generated.files) {
       for (const relative of file.maskPath ? [file.imagePath, file.maskPath] : [file.imagePath]) {
-        await probe.store.put(`incoming/mvtec/weave/${relative}`, await readFile(path.join(generated.categoryDir, relative)), 'image/png');
+        await probe.store.put(
+          `incoming/mvtec/weave/${relative}`,
+          await readFile(path.join(generated.categoryDir, relative)),
+          'image/png',
+        );
       }
     }
     await probe.store.put('incoming/mvtec/readme.txt', Buffer.from('MVTec-style data'), 'text/plain');
     const datasetId = await createDataset('s3 import');
     const job = await importAndWait({ datasetId, source: { s3Prefix: 'incoming/mvtec/' } });
-    expect(job).toMatchObject({ status: 'SUCCEEDED', total: generated.imageCount, imported: generated.imageCount, errorCount: 0 });
+    expect(job).toMatchObject({
+      status: 'SUCCEEDED',
+      total: generated.imageCount,
+      imported: generated.imageCount,
+      errorCount: 0,
+    });
     expect(await countsOf(datasetId, 'weave')).toEqual(expectedCounts(generated));
     await expectMasksPaired(datasetId, generated);
     const again = await importAndWait({ datasetId, source: { s3Prefix: 'incoming/mvtec' }, categories: ['weave'] });
@@ -204,11 +282,24 @@ describe('what an import refuses', () => {
 
   test('local paths outside IMPORT_ROOTS are FORBIDDEN, through .. or a symbolic link too', async () => {
     await symlink('/etc', path.join(root, 'link-to-etc'));
-    for (const localPath of ['/etc', `${root}/../`, path.join(root, 'mvtec', '..', '..'), path.join(root, 'link-to-etc')]) {
-      expect(await clients.labeler.errorCode(IMPORT, { input: { datasetId, source: { localPath } } })).toBe('FORBIDDEN');
+    for (const localPath of [
+      '/etc',
+      `${root}/../`,
+      path.join(root, 'mvtec', '..', '..'),
+      path.join(root, 'link-to-etc'),
+    ]) {
+      expect(await clients.labeler.errorCode(IMPORT, { input: { datasetId, source: { localPath } } })).toBe(
+        'FORBIDDEN',
+      );
     }
-    expect(await clients.labeler.errorCode(IMPORT, { input: { datasetId, source: { localPath: 'relative/path' } } })).toBe('BAD_USER_INPUT');
-    expect(await clients.labeler.errorCode(IMPORT, { input: { datasetId, source: { localPath: path.join(root, 'missing') } } })).toBe('SOURCE_NOT_FOUND');
+    expect(
+      await clients.labeler.errorCode(IMPORT, { input: { datasetId, source: { localPath: 'relative/path' } } }),
+    ).toBe('BAD_USER_INPUT');
+    expect(
+      await clients.labeler.errorCode(IMPORT, {
+        input: { datasetId, source: { localPath: path.join(root, 'missing') } },
+      }),
+    ).toBe('SOURCE_NOT_FOUND');
     expect(await probe.count('SELECT count(*) FROM import_job WHERE dataset_id = $1', [datasetId])).toBe(0);
   });
 
@@ -226,8 +317,16 @@ describe('what an import refuses', () => {
       [{ source: {} }, 'BAD_USER_INPUT'],
       [{ source: { localPath, s3Prefix: 'incoming' } }, 'BAD_USER_INPUT'],
     ];
-    for (const [input, code] of cases) expect([input, await clients.labeler.errorCode(IMPORT, { input: { datasetId, ...input } })]).toEqual([input, code]);
-    expect(await clients.labeler.errorCode(IMPORT, { input: { datasetId: '3f1c1f5e-0000-4000-8000-000000000000', source: { localPath } } })).toBe('NOT_FOUND');
+    for (const [input, code] of cases)
+      expect([input, await clients.labeler.errorCode(IMPORT, { input: { datasetId, ...input } })]).toEqual([
+        input,
+        code,
+      ]);
+    expect(
+      await clients.labeler.errorCode(IMPORT, {
+        input: { datasetId: '3f1c1f5e-0000-4000-8000-000000000000', source: { localPath } },
+      }),
+    ).toBe('NOT_FOUND');
     expect(await probe.count('SELECT count(*) FROM import_job WHERE dataset_id = $1', [datasetId])).toBe(0);
   });
 
@@ -268,7 +367,15 @@ describe('a job survives the death of its server', () => {
   let big: GeneratedCategorySummary;
 
   beforeAll(async () => {
-    big = await writeMvtecCategory({ outDir: path.join(root, 'big'), category: 'metal_plate', seed: 11, size: 96, trainCount: 110, testGoodCount: 20, testDefectCount: 4 });
+    big = await writeMvtecCategory({
+      outDir: path.join(root, 'big'),
+      category: 'metal_plate',
+      seed: 11,
+      size: 96,
+      trainCount: 110,
+      testGoodCount: 20,
+      testDefectCount: 4,
+    });
   });
 
   for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
@@ -277,8 +384,12 @@ describe('a job survives the death of its server', () => {
       let second: TestServer | undefined;
       try {
         const admin = new GraphQLTestClient(first.url, first.adminKey);
-        const datasetId = (await admin.data<{ createDataset: { id: string } }>(CREATE_DATASET, { input: { name: `restart ${signal}` } })).createDataset.id;
-        const started = await admin.data<{ importMvtecDataset: { id: string } }>(IMPORT, { input: { datasetId, source: { localPath: path.join(root, 'big') } } });
+        const datasetId = (
+          await admin.data<{ createDataset: { id: string } }>(CREATE_DATASET, { input: { name: `restart ${signal}` } })
+        ).createDataset.id;
+        const started = await admin.data<{ importMvtecDataset: { id: string } }>(IMPORT, {
+          input: { datasetId, source: { localPath: path.join(root, 'big') } },
+        });
         const jobId = started.importMvtecDataset.id;
         const seen = await follow(admin, jobId, (state) => state.processed > 0 || FINAL.has(state.status));
         const midway = seen[seen.length - 1] as JobState;
@@ -287,11 +398,24 @@ describe('a job survives the death of its server', () => {
         if (signal === 'SIGKILL') first.child.kill('SIGKILL');
         await first.stop();
 
-        second = await startTestServer({ env: { IMPORT_ROOTS: root }, databaseUrl: first.databaseUrl, bucket: first.bucket, adminKey: first.adminKey });
+        second = await startTestServer({
+          env: { IMPORT_ROOTS: root },
+          databaseUrl: first.databaseUrl,
+          bucket: first.bucket,
+          adminKey: first.adminKey,
+        });
         const client = new GraphQLTestClient(second.url, second.adminKey);
         const states = await follow(client, jobId);
         const final = states[states.length - 1] as JobState;
-        expect(final).toMatchObject({ status: 'SUCCEEDED', total: big.imageCount, processed: big.imageCount, imported: big.imageCount, duplicates: 0, errorCount: 0, attempts: 2 });
+        expect(final).toMatchObject({
+          status: 'SUCCEEDED',
+          total: big.imageCount,
+          processed: big.imageCount,
+          imported: big.imageCount,
+          duplicates: 0,
+          errorCount: 0,
+          attempts: 2,
+        });
         const secondProbe = new StorageProbe(second);
         try {
           expect(await secondProbe.count('SELECT count(*) FROM image')).toBe(big.imageCount);
@@ -314,17 +438,26 @@ describe('a job survives the death of its server', () => {
 describe('job workers in their own process (npm run worker)', () => {
   test('an API server without workers queues the job; a worker process runs it; deletes wait for it', async () => {
     const api = await startTestServer({ env: { IMPORT_ROOTS: root, JOB_WORKERS_IN_PROCESS: 'false' } });
-    const worker = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'src', 'worker.js')], { env: api.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const worker = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'src', 'worker.js')], {
+      env: api.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     worker.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     worker.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => worker.once('exit', resolve));
     try {
       const admin = new GraphQLTestClient(api.url, api.adminKey);
-      const datasetId = (await admin.data<{ createDataset: { id: string } }>(CREATE_DATASET, { input: { name: 'worker import' } })).createDataset.id;
-      const started = await admin.data<{ importMvtecDataset: { id: string; status: string } }>(IMPORT, { input: { datasetId, source: { localPath: path.join(root, 'mvtec') } } });
+      const datasetId = (
+        await admin.data<{ createDataset: { id: string } }>(CREATE_DATASET, { input: { name: 'worker import' } })
+      ).createDataset.id;
+      const started = await admin.data<{ importMvtecDataset: { id: string; status: string } }>(IMPORT, {
+        input: { datasetId, source: { localPath: path.join(root, 'mvtec') } },
+      });
       expect(started.importMvtecDataset.status).toBe('QUEUED');
-      expect(await admin.errorCode('mutation($id: ID!) { deleteDataset(id: $id) }', { id: datasetId })).toBe('CONFLICT');
+      expect(await admin.errorCode('mutation($id: ID!) { deleteDataset(id: $id) }', { id: datasetId })).toBe(
+        'CONFLICT',
+      );
 
       await new Promise<void>((resolve, reject) => {
         worker.stdout.on('data', () => /^Worker: running/m.test(output) && resolve());

@@ -14,7 +14,12 @@ test('pairs masks with images by stem, not by sort order', () => {
   expect(plan.samples).toEqual(
     expect.arrayContaining([
       { split: 'TEST', defectType: 'crack', imagePath: 'test/crack/2.png', maskPath: 'ground_truth/crack/2_mask.png' },
-      { split: 'TEST', defectType: 'crack', imagePath: 'test/crack/010.png', maskPath: 'ground_truth/crack/010_mask.png' },
+      {
+        split: 'TEST',
+        defectType: 'crack',
+        imagePath: 'test/crack/010.png',
+        maskPath: 'ground_truth/crack/010_mask.png',
+      },
       { split: 'TRAIN', defectType: null, imagePath: 'train/good/000.png', maskPath: null },
       { split: 'TEST', defectType: null, imagePath: 'test/good/000.png', maskPath: null },
     ]),
@@ -38,7 +43,9 @@ test('reports images without masks, masks without images and files out of place'
     'validation/good/000.png',
     'ground_truth/hole/001.png',
   ]);
-  expect(plan.samples).toEqual([{ split: 'TEST', defectType: 'hole', imagePath: 'test/hole/001.png', maskPath: 'ground_truth/hole/001_mask.png' }]);
+  expect(plan.samples).toEqual([
+    { split: 'TEST', defectType: 'hole', imagePath: 'test/hole/001.png', maskPath: 'ground_truth/hole/001_mask.png' },
+  ]);
   expect(plan.problems.map((problem) => [problem.path, problem.code]).sort()).toEqual(
     [
       ['test/hole/000.png', 'MASK_MISSING'],

@@ -24,15 +24,30 @@ afterAll(async () => {
 
 async function keys(): Promise<string[]> {
   const found: string[] = [];
-  for (const prefix of ['uploads/', 'images/', 'masks/', 'models/', 'model-uploads/', 'inspections/', 'inspection-uploads/', 'evaluations/', 'incoming/']) {
+  for (const prefix of [
+    'uploads/',
+    'images/',
+    'masks/',
+    'models/',
+    'model-uploads/',
+    'inspections/',
+    'inspection-uploads/',
+    'evaluations/',
+    'incoming/',
+  ]) {
     for await (const object of store.list(prefix)) found.push(object.key);
   }
   return found.sort();
 }
 
 test('removes expired uploads and objects without rows, keeps what rows refer to', async () => {
-  const [dataset] = await dataSource.query<Array<{ id: string }>>(`INSERT INTO dataset (name) VALUES ('sweep') RETURNING id`);
-  const [category] = await dataSource.query<Array<{ id: string }>>(`INSERT INTO category (dataset_id, name) VALUES ($1, 'bottle') RETURNING id`, [dataset?.id]);
+  const [dataset] = await dataSource.query<Array<{ id: string }>>(
+    `INSERT INTO dataset (name) VALUES ('sweep') RETURNING id`,
+  );
+  const [category] = await dataSource.query<Array<{ id: string }>>(
+    `INSERT INTO category (dataset_id, name) VALUES ($1, 'bottle') RETURNING id`,
+    [dataset?.id],
+  );
   const pending = randomUUID();
   const expired = randomUUID();
   for (const [id, expiresAt] of [

@@ -6,7 +6,16 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { pngMask } from '../datasets/helpers';
-import { createCategory, createClients, registerModel, StorageProbe, uploadImages, type Clients, type ModelVersion, type SampleFile } from '../inspection/helpers';
+import {
+  createCategory,
+  createClients,
+  registerModel,
+  StorageProbe,
+  uploadImages,
+  type Clients,
+  type ModelVersion,
+  type SampleFile,
+} from '../inspection/helpers';
 import { SubscriptionRecorder } from '../support/graphql-client';
 import { uniqueName } from '../support/resources';
 import { startTestServer, type TestServer } from '../support/test-server';
@@ -44,10 +53,19 @@ beforeAll(async () => {
   root = path.join(process.env.TEST_TMP_DIR ?? '/tmp', uniqueName('evaluations-'));
   await mkdir(root, { recursive: true });
   modelBytes = await readFile(evaluationModelPath());
-  const generated = await generateCategory(path.join(root, 'mvtec'), modelBytes, { testGoodCount: TEST_GOOD, testDefectCount: TEST_PER_DEFECT });
-  defectTypes = Object.keys(generated.counts.test).filter((label) => label !== 'good' && (generated.counts.test[label as keyof typeof generated.counts.test] ?? 0) > 0).sort();
+  const generated = await generateCategory(path.join(root, 'mvtec'), modelBytes, {
+    testGoodCount: TEST_GOOD,
+    testDefectCount: TEST_PER_DEFECT,
+  });
+  defectTypes = Object.keys(generated.counts.test)
+    .filter(
+      (label) => label !== 'good' && (generated.counts.test[label as keyof typeof generated.counts.test] ?? 0) > 0,
+    )
+    .sort();
   testImageCount = generated.files.filter((file) => file.split === 'test').length;
-  server = await startTestServer({ env: { IMPORT_ROOTS: root, EVALUATION_BATCH_SIZE: String(BATCH_SIZE), INFERENCE_RESIZE: 'pil-bilinear' } });
+  server = await startTestServer({
+    env: { IMPORT_ROOTS: root, EVALUATION_BATCH_SIZE: String(BATCH_SIZE), INFERENCE_RESIZE: 'pil-bilinear' },
+  });
   clients = await createClients(server);
   probe = new StorageProbe(server);
   categoryId = await importCategory(clients.labeler, 'evaluation api', generated);
@@ -64,7 +82,17 @@ afterAll(async () => {
 describe('an evaluation end to end', () => {
   test('QUEUED at once, followed over graphql-ws to SUCCEEDED; the reported metrics equal those recomputed from the stored maps', async () => {
     const started = await startEvaluation(clients.labeler, { modelId: model.id, categoryId });
-    expect(started).toMatchObject({ status: 'QUEUED', processed: 0, total: testImageCount, auproLimit: 0.3, imageScoreRule: 'max', imageAuroc: null, perDefect: [], rocCurve: [], error: null });
+    expect(started).toMatchObject({
+      status: 'QUEUED',
+      processed: 0,
+      total: testImageCount,
+      auproLimit: 0.3,
+      imageScoreRule: 'max',
+      imageAuroc: null,
+      perDefect: [],
+      rocCurve: [],
+      error: null,
+    });
     expect(started.model.id).toBe(model.id);
     expect(started.category.id).toBe(categoryId);
     expect(started.snapshot).not.toBeNull();
@@ -80,11 +108,20 @@ describe('an evaluation end to end', () => {
       expect(order.indexOf(state.status)).toBeGreaterThanOrEqual(order.indexOf(previous.status));
       expect(state.processed).toBeGreaterThanOrEqual(previous.processed);
     });
-    expect(finished).toMatchObject({ processed: testImageCount, total: testImageCount, attempts: 1, error: null, goodImageCount: TEST_GOOD, defectiveImageCount: testImageCount - TEST_GOOD });
+    expect(finished).toMatchObject({
+      processed: testImageCount,
+      total: testImageCount,
+      attempts: 1,
+      error: null,
+      goodImageCount: TEST_GOOD,
+      defectiveImageCount: testImageCount - TEST_GOOD,
+    });
     expect(finished.startedAt).not.toBeNull();
     expect(finished.finishedAt).not.toBeNull();
     expect([finished.mapHeight, finished.mapWidth]).toEqual([model.inputHeight, model.inputWidth]);
-    expect(finished.perDefect.map((entry) => [entry.defectType, entry.imageCount])).toEqual(defectTypes.map((type) => [type, TEST_PER_DEFECT]));
+    expect(finished.perDefect.map((entry) => [entry.defectType, entry.imageCount])).toEqual(
+      defectTypes.map((type) => [type, TEST_PER_DEFECT]),
+    );
 
     const recomputed = await recomputeFromStorage(probe, finished.id, finished.auproLimit);
     expect(reportedMetrics(finished)).toEqual(recomputed.metrics);
@@ -100,10 +137,15 @@ describe('an evaluation end to end', () => {
   });
 
   test('the evaluation is readable by id and listed by model and by category, newest first; a finished one replays its final state', async () => {
-    const byId = await clients.viewer.data<{ evaluation: Evaluation }>(`query($id: ID!) { evaluation(id: $id) { ${EVALUATION_FIELDS} } }`, { id: finished.id });
+    const byId = await clients.viewer.data<{ evaluation: Evaluation }>(
+      `query($id: ID!) { evaluation(id: $id) { ${EVALUATION_FIELDS} } }`,
+      { id: finished.id },
+    );
     expect(byId.evaluation).toEqual(finished);
     for (const filter of [{ modelId: model.id }, { categoryId }, { modelId: model.id, categoryId }]) {
-      const page = await clients.viewer.data<{ evaluations: { totalCount: number; edges: Array<{ node: { id: string } }> } }>(
+      const page = await clients.viewer.data<{
+        evaluations: { totalCount: number; edges: Array<{ node: { id: string } }> };
+      }>(
         'query($modelId: ID, $categoryId: ID) { evaluations(modelId: $modelId, categoryId: $categoryId, first: 5) { totalCount edges { node { id } } } }',
         filter,
       );
@@ -111,16 +153,30 @@ describe('an evaluation end to end', () => {
     }
     const replay = await followEvaluation(clients.viewer, finished.id);
     expect(replay).toEqual([finished]);
-    const snapshot = await clients.viewer.data<{ snapshot: { name: string; imageCount: number } }>('query($id: ID!) { snapshot(id: $id) { name imageCount } }', { id: finished.snapshot?.id });
+    const snapshot = await clients.viewer.data<{ snapshot: { name: string; imageCount: number } }>(
+      'query($id: ID!) { snapshot(id: $id) { name imageCount } }',
+      { id: finished.snapshot?.id },
+    );
     expect(snapshot.snapshot.name).toBe(`evaluation ${finished.id}`);
   });
 
   test('a given snapshot and AUPRO limit: the same image metrics, AUPRO at the new limit, still equal to the recomputation', async () => {
-    const started = await startEvaluation(clients.labeler, { modelId: model.id, categoryId, snapshotId: finished.snapshot?.id, auproLimit: 0.1 });
+    const started = await startEvaluation(clients.labeler, {
+      modelId: model.id,
+      categoryId,
+      snapshotId: finished.snapshot?.id,
+      auproLimit: 0.1,
+    });
     expect(started.snapshot?.id).toBe(finished.snapshot?.id);
     const states = await followEvaluation(clients.viewer, started.id);
     const again = states[states.length - 1] as Evaluation;
-    expect(again).toMatchObject({ status: 'SUCCEEDED', auproLimit: 0.1, imageAuroc: finished.imageAuroc, imageF1Threshold: finished.imageF1Threshold, pixelAuroc: finished.pixelAuroc });
+    expect(again).toMatchObject({
+      status: 'SUCCEEDED',
+      auproLimit: 0.1,
+      imageAuroc: finished.imageAuroc,
+      imageF1Threshold: finished.imageF1Threshold,
+      pixelAuroc: finished.pixelAuroc,
+    });
     expect(again.proCurve.every((point) => point.x <= 0.1)).toBe(true);
     expect(reportedMetrics(again)).toEqual((await recomputeFromStorage(probe, again.id, 0.1)).metrics);
   });
@@ -128,7 +184,10 @@ describe('an evaluation end to end', () => {
   test('applyEvaluationThreshold (ADMIN) sets the model threshold to the image F1-max threshold', async () => {
     const mutation = `mutation($id: ID!) { applyEvaluationThreshold(evaluationId: $id) { id threshold } }`;
     expect(await clients.labeler.errorCode(mutation, { id: finished.id })).toBe('FORBIDDEN');
-    const applied = await clients.admin.data<{ applyEvaluationThreshold: { id: string; threshold: number } }>(mutation, { id: finished.id });
+    const applied = await clients.admin.data<{ applyEvaluationThreshold: { id: string; threshold: number } }>(
+      mutation,
+      { id: finished.id },
+    );
     expect(applied.applyEvaluationThreshold).toEqual({ id: model.id, threshold: finished.imageF1Threshold });
   });
 });
@@ -137,22 +196,50 @@ describe('refusals', () => {
   test('roles, unknown ids, bad limits, another category’s model or snapshot, models not READY', async () => {
     const input = { modelId: model.id, categoryId };
     expect(await clients.viewer.errorCode(START_EVALUATION, { input })).toBe('FORBIDDEN');
-    expect(await clients.labeler.errorCode(START_EVALUATION, { input: { ...input, modelId: '00000000-0000-4000-8000-000000000000' } })).toBe('NOT_FOUND');
-    expect(await clients.labeler.errorCode(START_EVALUATION, { input: { ...input, categoryId: 'not-a-uuid' } })).toBe('NOT_FOUND');
-    for (const auproLimit of [0, -0.1, 1.5]) expect(await clients.labeler.errorCode(START_EVALUATION, { input: { ...input, auproLimit } })).toBe('BAD_USER_INPUT');
+    expect(
+      await clients.labeler.errorCode(START_EVALUATION, {
+        input: { ...input, modelId: '00000000-0000-4000-8000-000000000000' },
+      }),
+    ).toBe('NOT_FOUND');
+    expect(await clients.labeler.errorCode(START_EVALUATION, { input: { ...input, categoryId: 'not-a-uuid' } })).toBe(
+      'NOT_FOUND',
+    );
+    for (const auproLimit of [0, -0.1, 1.5])
+      expect(await clients.labeler.errorCode(START_EVALUATION, { input: { ...input, auproLimit } })).toBe(
+        'BAD_USER_INPUT',
+      );
 
     const other = await createCategory(clients.labeler, 'evaluation refusals', 'other');
-    expect(await clients.labeler.errorCode(START_EVALUATION, { input: { ...input, categoryId: other.categoryId } })).toBe('BAD_USER_INPUT');
-    const otherSnapshot = await clients.labeler.data<{ createSnapshot: { id: string } }>('mutation($id: ID!) { createSnapshot(categoryId: $id, name: "empty") { id } }', { id: other.categoryId });
-    expect(await clients.labeler.errorCode(START_EVALUATION, { input: { ...input, snapshotId: otherSnapshot.createSnapshot.id } })).toBe('NOT_FOUND');
+    expect(
+      await clients.labeler.errorCode(START_EVALUATION, { input: { ...input, categoryId: other.categoryId } }),
+    ).toBe('BAD_USER_INPUT');
+    const otherSnapshot = await clients.labeler.data<{ createSnapshot: { id: string } }>(
+      'mutation($id: ID!) { createSnapshot(categoryId: $id, name: "empty") { id } }',
+      { id: other.categoryId },
+    );
+    expect(
+      await clients.labeler.errorCode(START_EVALUATION, {
+        input: { ...input, snapshotId: otherSnapshot.createSnapshot.id },
+      }),
+    ).toBe('NOT_FOUND');
 
     const garbage = await registerModel(clients.admin, categoryId, 'garbage', Buffer.from('not an onnx file at all'));
     expect(garbage.status).toBe('FAILED');
-    expect(await clients.labeler.errorCode(START_EVALUATION, { input: { ...input, modelId: garbage.id } })).toBe('MODEL_NOT_READY');
+    expect(await clients.labeler.errorCode(START_EVALUATION, { input: { ...input, modelId: garbage.id } })).toBe(
+      'MODEL_NOT_READY',
+    );
 
-    expect((await clients.viewer.data<{ evaluation: null }>('query { evaluation(id: "00000000-0000-4000-8000-000000000000") { id } }')).evaluation).toBeNull();
+    expect(
+      (
+        await clients.viewer.data<{ evaluation: null }>(
+          'query { evaluation(id: "00000000-0000-4000-8000-000000000000") { id } }',
+        )
+      ).evaluation,
+    ).toBeNull();
     const websocket = clients.viewer.websocket();
-    const recorder = new SubscriptionRecorder(websocket, EVALUATION_PROGRESS, { id: '00000000-0000-4000-8000-000000000000' });
+    const recorder = new SubscriptionRecorder(websocket, EVALUATION_PROGRESS, {
+      id: '00000000-0000-4000-8000-000000000000',
+    });
     try {
       const results = await recorder.waitFor((all) => all.length > 0);
       expect(results[0]?.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
@@ -165,7 +252,11 @@ describe('refusals', () => {
   test('a category without TEST images: BAD_USER_INPUT, and the snapshot taken for it is removed again', async () => {
     const empty = await createCategory(clients.labeler, 'evaluation without test images', 'empty');
     const emptyModel = await registerModel(clients.admin, empty.categoryId, 'evaluated', modelBytes);
-    expect(await clients.labeler.errorCode(START_EVALUATION, { input: { modelId: emptyModel.id, categoryId: empty.categoryId } })).toBe('BAD_USER_INPUT');
+    expect(
+      await clients.labeler.errorCode(START_EVALUATION, {
+        input: { modelId: emptyModel.id, categoryId: empty.categoryId },
+      }),
+    ).toBe('BAD_USER_INPUT');
     expect(await probe.count('SELECT count(*) FROM snapshot WHERE category_id = $1', [empty.categoryId])).toBe(0);
     expect(await probe.count('SELECT count(*) FROM evaluation WHERE category_id = $1', [empty.categoryId])).toBe(0);
   });
@@ -179,41 +270,76 @@ describe('refusals', () => {
     expect(await clients.viewer.errorCode(cancel, { id: finished.id })).toBe('FORBIDDEN');
     expect(await clients.admin.errorCode(apply, { id: '00000000-0000-4000-8000-000000000000' })).toBe('NOT_FOUND');
     const failed = await probe.query<{ id: string }>(`SELECT id FROM evaluation WHERE status = 'FAILED' LIMIT 1`);
-    if (failed.rows[0]) expect(await clients.admin.errorCode(apply, { id: failed.rows[0].id })).toBe('EVALUATION_NOT_FINISHED');
+    if (failed.rows[0])
+      expect(await clients.admin.errorCode(apply, { id: failed.rows[0].id })).toBe('EVALUATION_NOT_FINISHED');
   });
 });
 
 /** A 32×32 PNG of grey level `level` with a little noise, so that images differ. */
 async function flatImage(level: number, seed: number): Promise<Buffer> {
   const pixels = Buffer.alloc(32 * 32 * 3);
-  for (let index = 0; index < pixels.length; index += 1) pixels[index] = Math.max(0, Math.min(255, level + ((index * 7 + seed * 13) % 9) - 4));
-  return sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
+  for (let index = 0; index < pixels.length; index += 1)
+    pixels[index] = Math.max(0, Math.min(255, level + ((index * 7 + seed * 13) % 9) - 4));
+  return sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 describe('models that fail', () => {
   test('a model that fails part-way (non-finite maps on bright images) ends FAILED with the reason; the images done before stay counted', async () => {
     const bright = await createCategory(clients.labeler, 'evaluation of a failing model', 'bright');
     // Good images come first in the run (batch 1), the near-white defective ones after (batch 2).
-    const good: SampleFile[] = await Promise.all(Array.from({ length: BATCH_SIZE }, async (_, index) => ({ bytes: await flatImage(128, index), mask: null, split: 'TEST' as const, defectType: null })));
-    const defective: SampleFile[] = await Promise.all(Array.from({ length: 2 }, async (_, index) => ({ bytes: await flatImage(252, index), mask: await pngMask(), split: 'TEST' as const, defectType: 'glare' })));
+    const good: SampleFile[] = await Promise.all(
+      Array.from({ length: BATCH_SIZE }, async (_, index) => ({
+        bytes: await flatImage(128, index),
+        mask: null,
+        split: 'TEST' as const,
+        defectType: null,
+      })),
+    );
+    const defective: SampleFile[] = await Promise.all(
+      Array.from({ length: 2 }, async (_, index) => ({
+        bytes: await flatImage(252, index),
+        mask: await pngMask(),
+        split: 'TEST' as const,
+        defectType: 'glare',
+      })),
+    );
     await uploadImages(clients.labeler, bright.categoryId, good);
     await uploadImages(clients.labeler, bright.categoryId, defective);
-    const failing = await registerModel(clients.admin, bright.categoryId, 'nan when bright', await readFile(NAN_WHEN_BRIGHT_MODEL_PATH));
+    const failing = await registerModel(
+      clients.admin,
+      bright.categoryId,
+      'nan when bright',
+      await readFile(NAN_WHEN_BRIGHT_MODEL_PATH),
+    );
     expect(failing.status).toBe('READY');
 
     const started = await startEvaluation(clients.labeler, { modelId: failing.id, categoryId: bright.categoryId });
     const states = await followEvaluation(clients.viewer, started.id);
     const final = states[states.length - 1] as Evaluation;
-    expect(final).toMatchObject({ status: 'FAILED', processed: BATCH_SIZE, total: BATCH_SIZE + 2, imageAuroc: null, attempts: 1 });
+    expect(final).toMatchObject({
+      status: 'FAILED',
+      processed: BATCH_SIZE,
+      total: BATCH_SIZE + 2,
+      imageAuroc: null,
+      attempts: 1,
+    });
     expect(final.error).toMatch(/the model produced a non-finite anomaly map value for image/);
     expect(final.finishedAt).not.toBeNull();
-    expect(await probe.count('SELECT count(*) FROM evaluation_image_result WHERE evaluation_id = $1', [final.id])).toBe(BATCH_SIZE);
+    expect(await probe.count('SELECT count(*) FROM evaluation_image_result WHERE evaluation_id = $1', [final.id])).toBe(
+      BATCH_SIZE,
+    );
   });
 
   test('a model whose file is gone from the object store ends FAILED: it could not be loaded', async () => {
     const vanishing = await registerModel(clients.admin, categoryId, 'vanishing', modelBytes);
     await probe.store.delete([`models/${vanishing.id}/model.onnx`]);
-    const started = await startEvaluation(clients.labeler, { modelId: vanishing.id, categoryId, snapshotId: finished.snapshot?.id });
+    const started = await startEvaluation(clients.labeler, {
+      modelId: vanishing.id,
+      categoryId,
+      snapshotId: finished.snapshot?.id,
+    });
     const states = await followEvaluation(clients.viewer, started.id);
     const final = states[states.length - 1] as Evaluation;
     expect(final).toMatchObject({ status: 'FAILED', processed: 0 });

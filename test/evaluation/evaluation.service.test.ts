@@ -9,7 +9,13 @@ import type { ModelVersionEntity } from '../../src/db/entities/model-version.ent
 import { decodeMapObject } from '../../src/formats/anomaly-map-object';
 import { imageScoresFromMaps } from '../../src/metrics';
 import { generateSamples, readDemoModel } from '../inspection/helpers';
-import { addImages, createCategory, createModelServices, registerDemoModel, type ModelServices } from '../support/model-services';
+import {
+  addImages,
+  createCategory,
+  createModelServices,
+  registerDemoModel,
+  type ModelServices,
+} from '../support/model-services';
 import { recomputeFromStorage, type RecomputedMetrics } from './helpers';
 
 const BATCH_SIZE = 3;
@@ -62,7 +68,13 @@ function expectSameScore(actual: number | undefined, expected: number): void {
 test('an evaluation over a small snapshot: QUEUED, then SUCCEEDED with the metrics recomputed from the stored maps and masks', async () => {
   const testImages = images.filter((image) => image.split === 'TEST');
   const started = await services.evaluation.evaluations.start({ modelId: model.id, categoryId }, services.principal);
-  expect(started).toMatchObject({ status: 'QUEUED', processed: 0, total: testImages.length, modelId: model.id, categoryId });
+  expect(started).toMatchObject({
+    status: 'QUEUED',
+    processed: 0,
+    total: testImages.length,
+    modelId: model.id,
+    categoryId,
+  });
 
   const states = await follow(started.id);
   const finished = states[states.length - 1] as EvaluationEntity;
@@ -93,10 +105,16 @@ test('the model runner scores an image the same through the inspect path and the
   expect(prediction.original).toMatchObject({ width: image.width, height: image.height });
 
   // And through the services: the inspection's stored map scores like the evaluation's.
-  const evaluation = (await services.db.evaluations.page({ modelId: model.id }, { first: 1 })).edges[0]?.node as EvaluationEntity;
+  const evaluation = (await services.db.evaluations.page({ modelId: model.id }, { first: 1 })).edges[0]
+    ?.node as EvaluationEntity;
   const mapKeys = await services.db.evaluations.mapKeysByImage(evaluation.id);
-  const [evaluationScore] = imageScoresFromMaps([decodeMapObject(await services.objectStore.get(mapKeys.get(image.id) as string)).map]);
-  const inspection = await services.inspection.inspections.inspect({ categoryId, imageId: image.id }, services.principal);
+  const [evaluationScore] = imageScoresFromMaps([
+    decodeMapObject(await services.objectStore.get(mapKeys.get(image.id) as string)).map,
+  ]);
+  const inspection = await services.inspection.inspections.inspect(
+    { categoryId, imageId: image.id },
+    services.principal,
+  );
   await services.inspection.inspections.drainAnomalyMapWrites();
   const mapKey = (await services.db.inspections.findById(inspection.id))?.mapObjectKey as string;
   const [inspectionScore] = imageScoresFromMaps([decodeMapObject(await services.objectStore.get(mapKey)).map]);

@@ -16,7 +16,13 @@ import type { StorageProbe } from '../inspection/helpers';
 
 export const REPOSITORY_ROOT = path.resolve(__dirname, '..', '..');
 export const TINY_MODEL_PATH = path.join(REPOSITORY_ROOT, 'test', 'fixtures', 'inference', 'tiny.onnx');
-export const NAN_WHEN_BRIGHT_MODEL_PATH = path.join(REPOSITORY_ROOT, 'test', 'fixtures', 'evaluation', 'nan-when-bright.onnx');
+export const NAN_WHEN_BRIGHT_MODEL_PATH = path.join(
+  REPOSITORY_ROOT,
+  'test',
+  'fixtures',
+  'evaluation',
+  'nan-when-bright.onnx',
+);
 
 /** EVALUATION_TEST_MODEL, else the demo model once the trainer has produced it, else tiny.onnx. */
 export function evaluationModelPath(): string {
@@ -28,36 +34,57 @@ export function evaluationModelPath(): string {
  * Writes a small MVTec-layout category under `root` in the style the model was trained on
  * (the demo model's metadata names its generator settings); small images for the tiny model.
  */
-export async function generateCategory(root: string, modelBytes: Buffer, counts: { testGoodCount: number; testDefectCount: number }): Promise<GeneratedCategorySummary> {
+export async function generateCategory(
+  root: string,
+  modelBytes: Buffer,
+  counts: { testGoodCount: number; testDefectCount: number },
+): Promise<GeneratedCategorySummary> {
   const settings = demoGeneratorSettings(describeOnnxFile(modelBytes).metadata);
   const isDemo = evaluationModelPath() === demoModelPath();
   return writeMvtecCategory({ outDir: root, ...settings, size: isDemo ? settings.size : 64, trainCount: 2, ...counts });
 }
 
 const IMPORT = 'mutation($input: ImportMvtecDatasetInput!) { importMvtecDataset(input: $input) { id } }';
-const IMPORT_PROGRESS = 'subscription($id: ID!) { importProgress(id: $id) { id status imported errorCount errors { path code message } } }';
+const IMPORT_PROGRESS =
+  'subscription($id: ID!) { importProgress(id: $id) { id status imported errorCount errors { path code message } } }';
 
 /** Creates a dataset, imports the generated category folder into it over HTTP, and waits for the import. */
-export async function importCategory(client: GraphQLTestClient, datasetName: string, generated: GeneratedCategorySummary): Promise<string> {
-  const dataset = await client.data<{ createDataset: { id: string } }>('mutation($input: CreateDatasetInput!) { createDataset(input: $input) { id } }', {
-    input: { name: datasetName, description: 'evaluation tests' },
-  });
+export async function importCategory(
+  client: GraphQLTestClient,
+  datasetName: string,
+  generated: GeneratedCategorySummary,
+): Promise<string> {
+  const dataset = await client.data<{ createDataset: { id: string } }>(
+    'mutation($input: CreateDatasetInput!) { createDataset(input: $input) { id } }',
+    {
+      input: { name: datasetName, description: 'evaluation tests' },
+    },
+  );
   const datasetId = dataset.createDataset.id;
   const started = await client.data<{ importMvtecDataset: { id: string } }>(IMPORT, {
     input: { datasetId, source: { localPath: path.dirname(generated.categoryDir) }, categories: [generated.category] },
   });
   type ImportState = { importProgress: { status: string; imported: number; errorCount: number; errors: unknown[] } };
   const websocket = client.websocket();
-  const recorder = new SubscriptionRecorder<ImportState>(websocket, IMPORT_PROGRESS, { id: started.importMvtecDataset.id });
+  const recorder = new SubscriptionRecorder<ImportState>(websocket, IMPORT_PROGRESS, {
+    id: started.importMvtecDataset.id,
+  });
   try {
-    const results = await recorder.waitFor((all) => all.some((result) => ['SUCCEEDED', 'FAILED'].includes(result.data?.importProgress.status ?? '')), 120_000);
+    const results = await recorder.waitFor(
+      (all) => all.some((result) => ['SUCCEEDED', 'FAILED'].includes(result.data?.importProgress.status ?? '')),
+      120_000,
+    );
     const last = results[results.length - 1]?.data?.importProgress;
-    if (last?.status !== 'SUCCEEDED' || last.errorCount !== 0 || last.imported !== generated.imageCount) throw new Error(`import did not succeed: ${JSON.stringify(last)}`);
+    if (last?.status !== 'SUCCEEDED' || last.errorCount !== 0 || last.imported !== generated.imageCount)
+      throw new Error(`import did not succeed: ${JSON.stringify(last)}`);
   } finally {
     recorder.dispose();
     await websocket.dispose();
   }
-  const categories = await client.data<{ dataset: { categories: Array<{ id: string; name: string }> } }>('query($id: ID!) { dataset(id: $id) { categories { id name } } }', { id: datasetId });
+  const categories = await client.data<{ dataset: { categories: Array<{ id: string; name: string }> } }>(
+    'query($id: ID!) { dataset(id: $id) { categories { id name } } }',
+    { id: datasetId },
+  );
   const category = categories.dataset.categories.find((entry) => entry.name === generated.category);
   if (!category) throw new Error('the imported category is missing');
   return category.id;
@@ -118,13 +145,23 @@ export async function startEvaluation(client: GraphQLTestClient, input: Record<s
 export const FINAL_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
 /** Every state evaluationProgress delivers, from the first (the current one) to the final one. */
-export async function followEvaluation(client: GraphQLTestClient, evaluationId: string, timeoutMs = 240_000): Promise<Evaluation[]> {
+export async function followEvaluation(
+  client: GraphQLTestClient,
+  evaluationId: string,
+  timeoutMs = 240_000,
+): Promise<Evaluation[]> {
   const websocket = client.websocket();
-  const recorder = new SubscriptionRecorder<{ evaluationProgress: Evaluation }>(websocket, EVALUATION_PROGRESS, { id: evaluationId });
+  const recorder = new SubscriptionRecorder<{ evaluationProgress: Evaluation }>(websocket, EVALUATION_PROGRESS, {
+    id: evaluationId,
+  });
   try {
-    await recorder.waitFor((all) => all.some((result) => FINAL_STATUSES.has(result.data?.evaluationProgress.status ?? '')), timeoutMs);
+    await recorder.waitFor(
+      (all) => all.some((result) => FINAL_STATUSES.has(result.data?.evaluationProgress.status ?? '')),
+      timeoutMs,
+    );
     await recorder.waitForCompletion();
-    if (recorder.results.some((result) => result.errors)) throw new Error(`evaluationProgress errors: ${JSON.stringify(recorder.results)}`);
+    if (recorder.results.some((result) => result.errors))
+      throw new Error(`evaluationProgress errors: ${JSON.stringify(recorder.results)}`);
     return recorder.results.map((result) => (result.data as { evaluationProgress: Evaluation }).evaluationProgress);
   } finally {
     recorder.dispose();
@@ -132,7 +169,13 @@ export async function followEvaluation(client: GraphQLTestClient, evaluationId: 
   }
 }
 
-function resizeNearest(mask: Uint8Array, srcWidth: number, srcHeight: number, width: number, height: number): Uint8Array {
+function resizeNearest(
+  mask: Uint8Array,
+  srcWidth: number,
+  srcHeight: number,
+  width: number,
+  height: number,
+): Uint8Array {
   // Written again here, not imported, so the check does not lean on the code it checks.
   const out = new Uint8Array(width * height);
   for (let y = 0; y < height; y += 1) {
@@ -150,7 +193,26 @@ export interface RecomputedMetrics {
   scoreRules: string[];
   /** Scores stored in the rows equal the maxima of the stored maps. */
   storedScoresMatchMaps: boolean;
-  metrics: Omit<Evaluation, 'id' | 'status' | 'processed' | 'total' | 'auproLimit' | 'imageScoreRule' | 'rocCurve' | 'proCurve' | 'error' | 'attempts' | 'createdAt' | 'updatedAt' | 'startedAt' | 'finishedAt' | 'model' | 'category' | 'snapshot'>;
+  metrics: Omit<
+    Evaluation,
+    | 'id'
+    | 'status'
+    | 'processed'
+    | 'total'
+    | 'auproLimit'
+    | 'imageScoreRule'
+    | 'rocCurve'
+    | 'proCurve'
+    | 'error'
+    | 'attempts'
+    | 'createdAt'
+    | 'updatedAt'
+    | 'startedAt'
+    | 'finishedAt'
+    | 'model'
+    | 'category'
+    | 'snapshot'
+  >;
 }
 
 /**
@@ -164,7 +226,14 @@ export async function recomputeFromStorage(
   evaluationId: string,
   auproLimit: number,
 ): Promise<RecomputedMetrics> {
-  const { rows } = await probe.query<{ image_id: string; score: number; score_rule: string; map_object_key: string; defect_type: string | null; mask_object_key: string | null }>(
+  const { rows } = await probe.query<{
+    image_id: string;
+    score: number;
+    score_rule: string;
+    map_object_key: string;
+    defect_type: string | null;
+    mask_object_key: string | null;
+  }>(
     `SELECT result.image_id, result.score, result.score_rule, result.map_object_key, image.defect_type, image.mask_object_key
        FROM evaluation_image_result result JOIN image ON image.id = result.image_id
       WHERE result.evaluation_id = $1 ORDER BY image.id`,
@@ -176,7 +245,10 @@ export async function recomputeFromStorage(
       let mask: Uint8Array = new Uint8Array(stored.width * stored.height);
       let label = 0;
       if (row.mask_object_key) {
-        const { data, info } = await sharp(await probe.store.get(row.mask_object_key)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+        const { data, info } = await sharp(await probe.store.get(row.mask_object_key))
+          .extractChannel(0)
+          .raw()
+          .toBuffer({ resolveWithObject: true });
         label = data.some((value) => value !== 0) ? 1 : 0;
         mask = resizeNearest(data, info.width, info.height, stored.width, stored.height);
       }
@@ -188,17 +260,34 @@ export async function recomputeFromStorage(
   const maps = samples.map((sample) => sample.stored.map);
   const scores = imageScoresFromMaps(maps);
   const labels = Uint8Array.from(samples, (sample) => sample.label);
-  const pixels = evaluatePixelMetrics(maps, samples.map((sample) => sample.mask), width, height, { proLimit: auproLimit });
+  const pixels = evaluatePixelMetrics(
+    maps,
+    samples.map((sample) => sample.mask),
+    width,
+    height,
+    { proLimit: auproLimit },
+  );
   const f1 = imageF1Max(scores, labels);
-  const defectTypes = [...new Set(samples.flatMap((sample) => (sample.row.defect_type ? [sample.row.defect_type] : [])))].sort();
+  const defectTypes = [
+    ...new Set(samples.flatMap((sample) => (sample.row.defect_type ? [sample.row.defect_type] : []))),
+  ].sort();
   const perDefect = defectTypes.map((defectType): DefectRow => {
     const subset = samples.filter((sample) => sample.row.defect_type === null || sample.row.defect_type === defectType);
     const subsetMaps = subset.map((sample) => sample.stored.map);
-    const subsetPixels = evaluatePixelMetrics(subsetMaps, subset.map((sample) => sample.mask), width, height, { proLimit: auproLimit });
+    const subsetPixels = evaluatePixelMetrics(
+      subsetMaps,
+      subset.map((sample) => sample.mask),
+      width,
+      height,
+      { proLimit: auproLimit },
+    );
     return {
       defectType,
       imageCount: subset.filter((sample) => sample.row.defect_type === defectType).length,
-      imageAuroc: imageAuroc(imageScoresFromMaps(subsetMaps), Uint8Array.from(subset, (sample) => sample.label)),
+      imageAuroc: imageAuroc(
+        imageScoresFromMaps(subsetMaps),
+        Uint8Array.from(subset, (sample) => sample.label),
+      ),
       pixelAuroc: subsetPixels.auroc,
       aupro: subsetPixels.aupro,
     };
@@ -225,8 +314,34 @@ export async function recomputeFromStorage(
 }
 
 export function reportedMetrics(evaluation: Evaluation): RecomputedMetrics['metrics'] {
-  const { mapWidth, mapHeight, goodImageCount, defectiveImageCount, imageAuroc, pixelAuroc, aupro, imageF1Max, imageF1Threshold, pixelF1Max, pixelF1Threshold, perDefect } = evaluation;
-  return { mapWidth, mapHeight, goodImageCount, defectiveImageCount, imageAuroc, pixelAuroc, aupro, imageF1Max, imageF1Threshold, pixelF1Max, pixelF1Threshold, perDefect };
+  const {
+    mapWidth,
+    mapHeight,
+    goodImageCount,
+    defectiveImageCount,
+    imageAuroc,
+    pixelAuroc,
+    aupro,
+    imageF1Max,
+    imageF1Threshold,
+    pixelF1Max,
+    pixelF1Threshold,
+    perDefect,
+  } = evaluation;
+  return {
+    mapWidth,
+    mapHeight,
+    goodImageCount,
+    defectiveImageCount,
+    imageAuroc,
+    pixelAuroc,
+    aupro,
+    imageF1Max,
+    imageF1Threshold,
+    pixelF1Max,
+    pixelF1Threshold,
+    perDefect,
+  };
 }
 
 export async function readModel(file: string): Promise<Buffer> {

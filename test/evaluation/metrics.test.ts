@@ -1,9 +1,21 @@
 // The evaluation's pure parts: metrics aggregation (equal to src/metrics called directly),
 // per-defect tables, undefined metrics, mask resizing against PIL, and the map object format.
-import { evaluatePixelMetrics, imageAuroc, imageF1Max, imageScoresFromMaps, proCurve, rocCurve } from '../../src/metrics';
+import {
+  evaluatePixelMetrics,
+  imageAuroc,
+  imageF1Max,
+  imageScoresFromMaps,
+  proCurve,
+  rocCurve,
+} from '../../src/metrics';
 import { decodeAnomalyMap, encodeAnomalyMap } from '../../src/formats/anomaly-map-codec';
 import { decodeMapObject, encodeMapObject, MapObjectFormatError } from '../../src/formats/anomaly-map-object';
-import { computeEvaluationMetrics, maskLabel, resizeMaskNearest, type EvaluatedImage } from '../../src/metrics/evaluation-metrics';
+import {
+  computeEvaluationMetrics,
+  maskLabel,
+  resizeMaskNearest,
+  type EvaluatedImage,
+} from '../../src/metrics/evaluation-metrics';
 import { seededRandom } from '../inference/helpers';
 
 const WIDTH = 24;
@@ -15,7 +27,8 @@ function syntheticImages(seed: number, good: number, defects: Record<string, num
   const random = seededRandom(seed);
   const images: EvaluatedImage[] = [];
   const noiseMap = (): Float32Array => Float32Array.from({ length: WIDTH * HEIGHT }, () => random());
-  for (let index = 0; index < good; index += 1) images.push({ defectType: null, label: 0, map: noiseMap(), mask: new Uint8Array(WIDTH * HEIGHT) });
+  for (let index = 0; index < good; index += 1)
+    images.push({ defectType: null, label: 0, map: noiseMap(), mask: new Uint8Array(WIDTH * HEIGHT) });
   for (const [defectType, count] of Object.entries(defects)) {
     for (let index = 0; index < count; index += 1) {
       const map = noiseMap();
@@ -75,7 +88,13 @@ describe('computeEvaluationMetrics', () => {
       const subset = images.filter((image) => image.defectType === null || image.defectType === entry.defectType);
       const subsetMaps = subset.map((image) => image.map);
       const subsetLabels = Uint8Array.from(subset, (image) => image.label);
-      const pixels = evaluatePixelMetrics(subsetMaps, subset.map((image) => image.mask), WIDTH, HEIGHT, { proLimit: OPTIONS.proLimit });
+      const pixels = evaluatePixelMetrics(
+        subsetMaps,
+        subset.map((image) => image.mask),
+        WIDTH,
+        HEIGHT,
+        { proLimit: OPTIONS.proLimit },
+      );
       expect(entry).toEqual({
         defectType: entry.defectType,
         imageCount: entry.imageCount,
@@ -91,7 +110,8 @@ describe('computeEvaluationMetrics', () => {
     expect(metrics.rocCurve.length).toBeLessThanOrEqual(OPTIONS.curvePoints);
     expect(metrics.rocCurve[0]).toEqual({ x: 0, y: 0 });
     expect(metrics.rocCurve[metrics.rocCurve.length - 1]).toEqual({ x: 1, y: 1 });
-    for (const point of metrics.rocCurve) expect(Array.from(roc.fpr).some((fpr, index) => fpr === point.x && roc.tpr[index] === point.y)).toBe(true);
+    for (const point of metrics.rocCurve)
+      expect(Array.from(roc.fpr).some((fpr, index) => fpr === point.x && roc.tpr[index] === point.y)).toBe(true);
 
     expect(metrics.proCurve.length).toBeGreaterThan(2);
     expect(metrics.proCurve.length).toBeLessThanOrEqual(OPTIONS.curvePoints);
@@ -105,7 +125,12 @@ describe('computeEvaluationMetrics', () => {
     // The last point lies at the limit, on the segment of the full curve that crosses it.
     const full = proCurve(maps, masks, WIDTH, HEIGHT);
     const beyond = full.fpr.findIndex((fpr) => fpr > OPTIONS.proLimit);
-    const [x0, y0, x1, y1] = [full.fpr[beyond - 1], full.pro[beyond - 1], full.fpr[beyond], full.pro[beyond]] as number[];
+    const [x0, y0, x1, y1] = [
+      full.fpr[beyond - 1],
+      full.pro[beyond - 1],
+      full.fpr[beyond],
+      full.pro[beyond],
+    ] as number[];
     const last = metrics.proCurve[metrics.proCurve.length - 1] as { x: number; y: number };
     expect(last.x).toBe(OPTIONS.proLimit);
     expect(last.y).toBeCloseTo(y0 + ((y1 - y0) * (OPTIONS.proLimit - x0)) / (x1 - x0), 12);
@@ -133,15 +158,33 @@ describe('computeEvaluationMetrics', () => {
     expect(defectiveOnly.rocCurve).toEqual([]);
     expect(defectiveOnly.imageF1Max).toBe(1);
     expect(defectiveOnly.pixelAuroc).not.toBeNull();
-    expect(defectiveOnly.perDefect).toEqual([{ defectType: 'hole', imageCount: 3, imageAuroc: null, pixelAuroc: defectiveOnly.pixelAuroc, aupro: defectiveOnly.aupro }]);
+    expect(defectiveOnly.perDefect).toEqual([
+      {
+        defectType: 'hole',
+        imageCount: 3,
+        imageAuroc: null,
+        pixelAuroc: defectiveOnly.pixelAuroc,
+        aupro: defectiveOnly.aupro,
+      },
+    ]);
   });
 
   test('an image labelled anomalous whose defect vanished in the resize still counts at image level', () => {
     const images = syntheticImages(8, 4, { hole: 2 });
-    const vanished: EvaluatedImage = { defectType: 'speck', label: 1, map: Float32Array.from({ length: WIDTH * HEIGHT }, () => 5), mask: new Uint8Array(WIDTH * HEIGHT) };
+    const vanished: EvaluatedImage = {
+      defectType: 'speck',
+      label: 1,
+      map: Float32Array.from({ length: WIDTH * HEIGHT }, () => 5),
+      mask: new Uint8Array(WIDTH * HEIGHT),
+    };
     const metrics = computeEvaluationMetrics([...images, vanished], WIDTH, HEIGHT, OPTIONS);
     expect(metrics.defectiveImageCount).toBe(3);
-    expect(metrics.perDefect.find((entry) => entry.defectType === 'speck')).toMatchObject({ imageCount: 1, imageAuroc: 1, pixelAuroc: null, aupro: null });
+    expect(metrics.perDefect.find((entry) => entry.defectType === 'speck')).toMatchObject({
+      imageCount: 1,
+      imageAuroc: 1,
+      pixelAuroc: null,
+      aupro: null,
+    });
   });
 
   test('refuses maps or masks of another size and a PRO limit outside (0, 1]', () => {
@@ -158,9 +201,10 @@ describe('masks', () => {
   test('resizeMaskNearest picks pixel centres exactly as PIL NEAREST does, down and up', () => {
     expect(Array.from(resizeMaskNearest(source, 9, 7, 4, 3))).toEqual([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]);
     expect(Array.from(resizeMaskNearest(source, 9, 7, 13, 10))).toEqual([
-      1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0,
-      0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0,
-      0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+      1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+      0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0,
+      0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0,
+      0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
     ]);
     expect(Array.from(resizeMaskNearest(source, 9, 7, 9, 7))).toEqual(Array.from(source, (value) => (value ? 1 : 0)));
   });
@@ -188,7 +232,9 @@ describe('map objects', () => {
 
   test('refuses a wrong size and bytes that are not a map object', () => {
     expect(() => encodeMapObject(new Float32Array(5), 2, 2)).toThrow(RangeError);
-    expect(() => decodeMapObject(Buffer.from('not a map object at all, but long enough'))).toThrow(MapObjectFormatError);
+    expect(() => decodeMapObject(Buffer.from('not a map object at all, but long enough'))).toThrow(
+      MapObjectFormatError,
+    );
     const truncated = encodeMapObject(new Float32Array(4), 2, 2).subarray(0, 36);
     expect(() => decodeMapObject(truncated)).toThrow(MapObjectFormatError);
   });

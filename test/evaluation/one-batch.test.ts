@@ -19,7 +19,11 @@ afterAll(async () => {
 test('a group runs alone and whole, even with requests queued before and after it', async () => {
   // With a 50 ms gathering delay, ungrouped requests would all join one batch.
   const before = engine.infer('tiny', randomTensor(TENSOR, 1));
-  const group = engine.inferBatch('tiny', [2, 3, 4].map((seed) => randomTensor(TENSOR, seed)), { asOneBatch: true });
+  const group = engine.inferBatch(
+    'tiny',
+    [2, 3, 4].map((seed) => randomTensor(TENSOR, seed)),
+    { asOneBatch: true },
+  );
   const after = engine.infer('tiny', randomTensor(TENSOR, 5));
   const [first, grouped, last] = await Promise.all([before, group, after]);
   expect(grouped.map((result) => result.timings.batchSize)).toEqual([3, 3, 3]);
@@ -30,5 +34,11 @@ test('a group runs alone and whole, even with requests queued before and after i
 });
 
 test('more tensors than maxBatchSize are refused', async () => {
-  await expect(engine.inferBatch('tiny', [1, 2, 3, 4, 5].map((seed) => randomTensor(TENSOR, seed)), { asOneBatch: true })).rejects.toThrow(RangeError);
+  await expect(
+    engine.inferBatch(
+      'tiny',
+      [1, 2, 3, 4, 5].map((seed) => randomTensor(TENSOR, seed)),
+      { asOneBatch: true },
+    ),
+  ).rejects.toThrow(RangeError);
 });

@@ -18,7 +18,11 @@ afterAll(async () => {
 });
 
 test('the first admin key is created once, even by concurrent starts', async () => {
-  const secrets = await Promise.all([service.createInitialAdminKey(), service.createInitialAdminKey(), service.createInitialAdminKey()]);
+  const secrets = await Promise.all([
+    service.createInitialAdminKey(),
+    service.createInitialAdminKey(),
+    service.createInitialAdminKey(),
+  ]);
   expect(secrets.filter((secret) => secret !== null)).toHaveLength(1);
   expect(await service.createInitialAdminKey()).toBeNull();
 });
@@ -28,10 +32,16 @@ test('secrets are stored hashed and authenticate to their principal', async () =
   const row = await dataSource.getRepository(ApiKeyEntity).findOneByOrFail({ id: apiKey.id });
   expect(row.secretHash).toHaveLength(32);
   expect(row.secretHash.toString('utf8')).not.toContain(secret.slice(4, 20));
-  const rawRow: Array<Record<string, unknown>> = await dataSource.query('SELECT * FROM api_key WHERE id = $1', [apiKey.id]);
+  const rawRow: Array<Record<string, unknown>> = await dataSource.query('SELECT * FROM api_key WHERE id = $1', [
+    apiKey.id,
+  ]);
   expect(JSON.stringify(rawRow)).not.toContain(secret);
 
-  expect(await service.authenticate(secret)).toEqual({ apiKeyId: apiKey.id, name: 'labeling station 3', role: Role.LABELER });
+  expect(await service.authenticate(secret)).toEqual({
+    apiKeyId: apiKey.id,
+    name: 'labeling station 3',
+    role: Role.LABELER,
+  });
   expect(await service.authenticate(`${secret}x`)).toBeNull();
 });
 

@@ -12,8 +12,13 @@ describe('loadConfig', () => {
   });
 
   test('an S3 endpoint or AWS credentials mean no embedded S3', () => {
-    expect(loadConfig({ S3_ENDPOINT: 'http://minio:9000', AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' }).s3.embedded).toBe(false);
-    expect(loadConfig({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' }).s3).toMatchObject({ embedded: false, endpoint: undefined });
+    expect(
+      loadConfig({ S3_ENDPOINT: 'http://minio:9000', AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' }).s3.embedded,
+    ).toBe(false);
+    expect(loadConfig({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' }).s3).toMatchObject({
+      embedded: false,
+      endpoint: undefined,
+    });
   });
 
   test('reports every bad value with its variable', () => {
@@ -31,7 +36,9 @@ describe('loadConfig', () => {
   });
 
   test('credentials come in pairs', () => {
-    expect(() => loadConfig({ AWS_ACCESS_KEY_ID: 'only-id' })).toThrow(/AWS_SECRET_ACCESS_KEY: is required when AWS_ACCESS_KEY_ID is set/);
+    expect(() => loadConfig({ AWS_ACCESS_KEY_ID: 'only-id' })).toThrow(
+      /AWS_SECRET_ACCESS_KEY: is required when AWS_ACCESS_KEY_ID is set/,
+    );
   });
 
   test('stack traces only in development', () => {

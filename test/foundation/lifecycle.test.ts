@@ -65,7 +65,10 @@ test('with no DATABASE_URL or S3 settings it starts embedded PostgreSQL and S3, 
   // Second start on the same data: the key persists and no new one is printed.
   const second = await spawnServer(env, { adminKey: '', databaseUrl: '', bucket: 'inspection' });
   expect(second.output()).not.toMatch(/Admin API key/);
-  expect((await new GraphQLTestClient(second.url, adminKey).data<{ viewer: { role: string } }>('{ viewer { role } }')).viewer.role).toBe('ADMIN');
+  expect(
+    (await new GraphQLTestClient(second.url, adminKey).data<{ viewer: { role: string } }>('{ viewer { role } }')).viewer
+      .role,
+  ).toBe('ADMIN');
   expect((await second.stop()).code).toBe(0);
 });
 

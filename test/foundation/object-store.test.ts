@@ -44,7 +44,8 @@ const moto: { current: Awaited<ReturnType<typeof startMoto>> } = { current: null
 
 beforeAll(async () => {
   moto.current = await startMoto();
-  if (!moto.current) console.warn('python3 -m moto.server is not available here: the storage tests run against s3rver only');
+  if (!moto.current)
+    console.warn('python3 -m moto.server is not available here: the storage tests run against s3rver only');
 });
 
 afterAll(() => {
@@ -57,7 +58,11 @@ const servers: Array<[string, () => ObjectStoreOptions | null]> = [
     'moto',
     () =>
       moto.current
-        ? { ...testS3Settings(), endpoint: moto.current.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }
+        ? {
+            ...testS3Settings(),
+            endpoint: moto.current.endpoint,
+            credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+          }
         : null,
   ],
 ];
@@ -81,7 +86,11 @@ describe.each(servers)('ObjectStore against %s', (_name, settings) => {
     await store.put('a/one.txt', body, 'text/plain');
     await store.put('a/two.txt', Buffer.from('two'), 'text/plain');
     await store.put('b/three.txt', Buffer.from('three'), 'text/plain');
-    expect(await store.head('a/one.txt')).toMatchObject({ key: 'a/one.txt', size: body.length, contentType: 'text/plain' });
+    expect(await store.head('a/one.txt')).toMatchObject({
+      key: 'a/one.txt',
+      size: body.length,
+      contentType: 'text/plain',
+    });
     expect(await store.head('a/missing.txt')).toBeNull();
     expect((await store.get('a/one.txt')).equals(body)).toBe(true);
     expect((await store.getRange('a/one.txt', 5)).toString()).toBe('hello');
@@ -97,8 +106,15 @@ describe.each(servers)('ObjectStore against %s', (_name, settings) => {
     if (!store) return;
     const bytes = Buffer.from(Array.from({ length: 5000 }, (_, index) => index % 251));
     const key = objectKeys.upload('0b6c39b0-7a0e-4c63-9d7a-0f3c6f5e2a11');
-    const putUrl = await store.presignPut(key, { contentType: 'application/octet-stream', contentLength: bytes.length });
-    const put = await fetch(putUrl, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+    const putUrl = await store.presignPut(key, {
+      contentType: 'application/octet-stream',
+      contentLength: bytes.length,
+    });
+    const put = await fetch(putUrl, {
+      method: 'PUT',
+      body: bytes,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expect(put.status).toBe(200);
     const get = await fetch(await store.presignGet(key));
     expect(get.status).toBe(200);
@@ -109,10 +125,16 @@ describe.each(servers)('ObjectStore against %s', (_name, settings) => {
   test('presignGet signs the URL the SDK signs, byte for byte, and the server serves it', async () => {
     if (!store) return;
     const signingDate = new Date('2026-11-28T12:34:56Z');
-    const keys = ['inspections/0b6c39b0-7a0e-4c63-9d7a-0f3c6f5e2a11/heatmap.png', 'a b/c+d!(e)*f\'g~h.png', 'ünïcode/ключ.bin'];
+    const keys = [
+      'inspections/0b6c39b0-7a0e-4c63-9d7a-0f3c6f5e2a11/heatmap.png',
+      "a b/c+d!(e)*f'g~h.png",
+      'ünïcode/ключ.bin',
+    ];
     for (const key of keys) {
       for (const options of [{}, { contentType: 'image/png', expiresInSeconds: 120 }]) {
-        expect(await store.presignGet(key, { ...options, signingDate })).toBe(await store.presignGetWithSdk(key, { ...options, signingDate }));
+        expect(await store.presignGet(key, { ...options, signingDate })).toBe(
+          await store.presignGetWithSdk(key, { ...options, signingDate }),
+        );
       }
     }
     const key = keys[1] as string;
@@ -126,7 +148,9 @@ describe.each(servers)('ObjectStore against %s', (_name, settings) => {
 
 describe('object keys', () => {
   test('are built only from ids the service made', () => {
-    expect(objectKeys.upload('0b6c39b0-7a0e-4c63-9d7a-0f3c6f5e2a11', 'mask')).toBe('uploads/0b6c39b0-7a0e-4c63-9d7a-0f3c6f5e2a11/mask');
+    expect(objectKeys.upload('0b6c39b0-7a0e-4c63-9d7a-0f3c6f5e2a11', 'mask')).toBe(
+      'uploads/0b6c39b0-7a0e-4c63-9d7a-0f3c6f5e2a11/mask',
+    );
     expect(() => objectKeys.upload('../../etc/passwd')).toThrow(/not a lowercase UUID/);
     expect(() => objectKeys.upload('0B6C39B0-7A0E-4C63-9D7A-0F3C6F5E2A11')).toThrow(/not a lowercase UUID/);
   });

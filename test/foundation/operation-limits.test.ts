@@ -20,10 +20,18 @@ describe('depth limit', () => {
 
 describe('complexity', () => {
   test('a connection costs its page size times the cost of a node', () => {
-    expect(() => checkComplexity(schema, parse('{ nodes(first: 10) { edges { node { id } } } }'), undefined, undefined, limits)).not.toThrow();
-    expect(() => checkComplexity(schema, parse('{ nodes(first: 50) { edges { node { id child { id } } } } }'), undefined, undefined, limits)).toThrow(
-      expect.objectContaining({ extensions: expect.objectContaining({ code: 'QUERY_TOO_COMPLEX' }) }),
-    );
+    expect(() =>
+      checkComplexity(schema, parse('{ nodes(first: 10) { edges { node { id } } } }'), undefined, undefined, limits),
+    ).not.toThrow();
+    expect(() =>
+      checkComplexity(
+        schema,
+        parse('{ nodes(first: 50) { edges { node { id child { id } } } } }'),
+        undefined,
+        undefined,
+        limits,
+      ),
+    ).toThrow(expect.objectContaining({ extensions: expect.objectContaining({ code: 'QUERY_TOO_COMPLEX' }) }));
   });
 
   test('the page size can come from a variable', () => {

@@ -34,7 +34,9 @@ describe('authentication and roles', () => {
   });
 
   test('a query with a bad key is UNAUTHENTICATED, even next to health', async () => {
-    const result = await anonymous.withKey('isk_not-a-key').request<{ health: unknown }>('{ health { status } viewer { name } }');
+    const result = await anonymous
+      .withKey('isk_not-a-key')
+      .request<{ health: unknown }>('{ health { status } viewer { name } }');
     expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(result.errors?.[0]?.message).toMatch(/unknown or revoked/);
   });
@@ -49,7 +51,9 @@ describe('authentication and roles', () => {
     const viewer = anonymous.withKey(viewerKey.secret);
     expect(await viewer.errorCode(CREATE_KEY, { name: 'sneaky', role: 'ADMIN' })).toBe('FORBIDDEN');
     expect(await viewer.errorCode('{ apiKeys { totalCount } }')).toBe('FORBIDDEN');
-    const keys = await admin.data<{ apiKeys: { edges: Array<{ node: { name: string } }> } }>('{ apiKeys(first: 50) { edges { node { name } } } }');
+    const keys = await admin.data<{ apiKeys: { edges: Array<{ node: { name: string } }> } }>(
+      '{ apiKeys(first: 50) { edges { node { name } } } }',
+    );
     expect(keys.apiKeys.edges.map((edge) => edge.node.name)).not.toContain('sneaky');
   });
 
@@ -57,14 +61,22 @@ describe('authentication and roles', () => {
     const labeler = await createKey('labeler one', 'LABELER');
     expect(labeler.secret).toMatch(/^isk_[\w-]{43}$/);
     const client = anonymous.withKey(labeler.secret);
-    expect((await client.data<{ viewer: { name: string; role: string } }>('{ viewer { name role } }')).viewer).toEqual({ name: 'labeler one', role: 'LABELER' });
+    expect((await client.data<{ viewer: { name: string; role: string } }>('{ viewer { name role } }')).viewer).toEqual({
+      name: 'labeler one',
+      role: 'LABELER',
+    });
 
-    const listed = await admin.data<{ apiKeys: { edges: Array<{ node: Record<string, unknown> }> } }>('{ apiKeys(first: 50) { edges { node { id secretPrefix revokedAt } } } }');
+    const listed = await admin.data<{ apiKeys: { edges: Array<{ node: Record<string, unknown> }> } }>(
+      '{ apiKeys(first: 50) { edges { node { id secretPrefix revokedAt } } } }',
+    );
     const node = listed.apiKeys.edges.find((edge) => edge.node.id === labeler.id)?.node;
     expect(node?.secretPrefix).toBe(labeler.secret.slice(0, 10));
     expect(node).not.toHaveProperty('secret');
 
-    const revoked = await admin.data<{ revokeApiKey: { revokedAt: string | null } }>('mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }', { id: labeler.id });
+    const revoked = await admin.data<{ revokeApiKey: { revokedAt: string | null } }>(
+      'mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }',
+      { id: labeler.id },
+    );
     expect(revoked.revokeApiKey.revokedAt).not.toBeNull();
     expect(await client.errorCode('{ viewer { name } }')).toBe('UNAUTHENTICATED');
   });
@@ -72,15 +84,24 @@ describe('authentication and roles', () => {
   test('bad input is BAD_USER_INPUT and an unknown id is NOT_FOUND', async () => {
     expect(await admin.errorCode(CREATE_KEY, { name: '   ', role: 'VIEWER' })).toBe('BAD_USER_INPUT');
     expect(await admin.errorCode(CREATE_KEY, { name: 'x', role: 'SUPERUSER' })).toBe('BAD_USER_INPUT');
-    expect(await admin.errorCode('mutation { revokeApiKey(id: "3f1c1f5e-0000-4000-8000-000000000000") { id } }')).toBe('NOT_FOUND');
+    expect(await admin.errorCode('mutation { revokeApiKey(id: "3f1c1f5e-0000-4000-8000-000000000000") { id } }')).toBe(
+      'NOT_FOUND',
+    );
   });
 });
 
 describe('connections', () => {
   test('pages with opaque cursors cover every key exactly once', async () => {
     for (let index = 0; index < 5; index += 1) await createKey(`page ${index}`, 'VIEWER');
-    const query = 'query($after: String) { apiKeys(first: 2, after: $after) { totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }';
-    type Page = { apiKeys: { totalCount: number; edges: Array<{ node: { id: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+    const query =
+      'query($after: String) { apiKeys(first: 2, after: $after) { totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }';
+    type Page = {
+      apiKeys: {
+        totalCount: number;
+        edges: Array<{ node: { id: string } }>;
+        pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      };
+    };
     const seen: string[] = [];
     let after: string | null = null;
     let total = 0;
@@ -104,12 +125,18 @@ describe('connections', () => {
 
 describe('operation limits and transport', () => {
   test('a query above GRAPHQL_MAX_COMPLEXITY is refused with QUERY_TOO_COMPLEX', async () => {
-    const result = await admin.request('{ apiKeys(first: 100) { edges { node { id name role createdAt revokedAt lastUsedAt secretPrefix } } } }');
+    const result = await admin.request(
+      '{ apiKeys(first: 100) { edges { node { id name role createdAt revokedAt lastUsedAt secretPrefix } } } }',
+    );
     expect(result.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
   });
 
   test('CSRF prevention refuses a simple cross-site request', async () => {
-    const response = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ query: '{ health { status } }' }) });
+    const response = await fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ query: '{ health { status } }' }),
+    });
     expect(response.status).toBe(400);
   });
 
@@ -140,7 +167,10 @@ describe('subscriptions over graphql-ws', () => {
 
   test('an ADMIN receives the keys created and revoked by a mutation', async () => {
     const client = admin.websocket();
-    const events = new SubscriptionRecorder<{ apiKeyEvents: { kind: string; apiKey: { id: string; name: string } } }>(client, EVENTS);
+    const events = new SubscriptionRecorder<{ apiKeyEvents: { kind: string; apiKey: { id: string; name: string } } }>(
+      client,
+      EVENTS,
+    );
     try {
       // The subscription is registered once the server has acknowledged the connection;
       // publish until the first event arrives so the test does not depend on timing.
@@ -170,7 +200,9 @@ describe('subscriptions over graphql-ws', () => {
       const events = new SubscriptionRecorder(client, EVENTS);
       try {
         await events.waitFor((results) => results.length > 0 || events.done);
-        const errors = events.results[0]?.errors ?? (events.error as { message?: string; extensions?: { code?: string } }[] | undefined);
+        const errors =
+          events.results[0]?.errors ??
+          (events.error as { message?: string; extensions?: { code?: string } }[] | undefined);
         expect(JSON.stringify(errors)).toContain(code);
       } finally {
         events.dispose();

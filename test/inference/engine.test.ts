@@ -44,7 +44,9 @@ describe('InferenceEngine: outputs', () => {
     const batch = await tiny.inferBatch('tiny', tensors);
     for (const results of [single, batch]) {
       results.forEach((result, i) => {
-        expect(maxAbsDiff(result.anomalyMap, maps.subarray(i * TINY_PLANE, (i + 1) * TINY_PLANE))).toBeLessThanOrEqual(1e-6);
+        expect(maxAbsDiff(result.anomalyMap, maps.subarray(i * TINY_PLANE, (i + 1) * TINY_PLANE))).toBeLessThanOrEqual(
+          1e-6,
+        );
         expect(Math.abs(result.score - scores[i])).toBeLessThanOrEqual(1e-6);
       });
     }
@@ -71,7 +73,11 @@ describe('InferenceEngine: outputs', () => {
       const tensors = Array.from({ length: count }, (_, i) => inputs.subarray(i * 3 * plane, (i + 1) * 3 * plane));
       const results = count === 1 ? [await demo.infer('demo', tensors[0])] : await demo.inferBatch('demo', tensors);
       results.forEach((result, i) => {
-        expect({ name: fixtureCase.name, i, mapWithin: maxAbsDiff(result.anomalyMap, maps.subarray(i * plane, (i + 1) * plane)) <= tolerance }).toEqual({
+        expect({
+          name: fixtureCase.name,
+          i,
+          mapWithin: maxAbsDiff(result.anomalyMap, maps.subarray(i * plane, (i + 1) * plane)) <= tolerance,
+        }).toEqual({
           name: fixtureCase.name,
           i,
           mapWithin: true,
@@ -97,7 +103,15 @@ describe('InferenceEngine: micro-batching', () => {
     });
     const [stats] = tiny.stats().models;
     // One worker: 4 go at once, the next 4 gather while it runs, the last 2 follow.
-    expect(stats).toMatchObject({ key: 'tiny', submitted: 10, completed: 10, batches: 3, batchedRequests: 10, largestBatch: 4, queued: 0 });
+    expect(stats).toMatchObject({
+      key: 'tiny',
+      submitted: 10,
+      completed: 10,
+      batches: 3,
+      batchedRequests: 10,
+      largestBatch: 4,
+      queued: 0,
+    });
     expect(results.map((result) => result.timings.batchSize)).toEqual([4, 4, 4, 4, 4, 4, 4, 4, 2, 2]);
     for (const { timings } of results) {
       expect(timings.queueMs).toBeGreaterThanOrEqual(0);
@@ -129,7 +143,9 @@ describe('InferenceEngine: micro-batching', () => {
     await tiny.loadModel('tiny', fixture('tiny.onnx'));
     const tensors = Array.from({ length: 9 }, (_, i) => randomTensor(3 * TINY_PLANE, 200 + i));
     const results = await tiny.inferBatch('tiny', tensors);
-    results.forEach((result, i) => expect(result.score).toBeCloseTo(tinyModelReference(tensors[i], TINY_PLANE).score, 5));
+    results.forEach((result, i) =>
+      expect(result.score).toBeCloseTo(tinyModelReference(tensors[i], TINY_PLANE).score, 5),
+    );
   });
 });
 
@@ -141,14 +157,20 @@ describe('InferenceEngine: timeouts, cancellation, shutdown', () => {
     // Eight images of the slow model keep the only worker busy for many milliseconds.
     const blocking = Array.from({ length: 8 }, (_, i) => slow.infer('slow', randomTensor(SLOW_TENSOR, i)));
     const late = slow.infer('slow', randomTensor(SLOW_TENSOR, 99), { timeoutMs: 1 });
-    await expect(late).rejects.toMatchObject({ code: 'INFERENCE_TIMEOUT', extensions: expect.objectContaining({ stage: 'queued' }) });
+    await expect(late).rejects.toMatchObject({
+      code: 'INFERENCE_TIMEOUT',
+      extensions: expect.objectContaining({ stage: 'queued' }),
+    });
     expect(slow.stats().models[0]).toMatchObject({ queued: 0, timedOut: 1 });
     expect(await Promise.all(blocking.map(outcomeCode))).toEqual(new Array(8).fill('ok'));
 
     // With seven companions the batch is full, so it is sent at once and times out running.
     const running = slow.infer('slow', randomTensor(SLOW_TENSOR, 5), { timeoutMs: 1 });
     const companions = Array.from({ length: 7 }, (_, i) => slow.infer('slow', randomTensor(SLOW_TENSOR, 10 + i)));
-    await expect(running).rejects.toMatchObject({ code: 'INFERENCE_TIMEOUT', extensions: expect.objectContaining({ stage: 'running' }) });
+    await expect(running).rejects.toMatchObject({
+      code: 'INFERENCE_TIMEOUT',
+      extensions: expect.objectContaining({ stage: 'running' }),
+    });
     expect(await Promise.all(companions.map(outcomeCode))).toEqual(new Array(7).fill('ok'));
   });
 
@@ -181,7 +203,9 @@ describe('InferenceEngine: the main thread stays free', () => {
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 2);
     try {
-      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => slow.infer('slow', randomTensor(SLOW_TENSOR, i))));
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => slow.infer('slow', randomTensor(SLOW_TENSOR, i))),
+      );
       expect(results).toHaveLength(8);
     } finally {
       clearInterval(ticker);
@@ -196,10 +220,20 @@ describe('InferenceEngine: models', () => {
   it('refuses garbage bytes, a truncated file and a file without metadata as INVALID_MODEL', async () => {
     const tiny = engine();
     const truncated = readFileSync(fixture('tiny.onnx')).subarray(0, 300);
-    for (const bytes of [new TextEncoder().encode('this is not a model'), truncated, readFileSync(fixture('no-metadata.onnx'))]) {
-      await expect(tiny.validateModel(bytes)).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringMatching(/^Invalid model: /) });
+    for (const bytes of [
+      new TextEncoder().encode('this is not a model'),
+      truncated,
+      readFileSync(fixture('no-metadata.onnx')),
+    ]) {
+      await expect(tiny.validateModel(bytes)).rejects.toMatchObject({
+        code: 'INVALID_MODEL',
+        message: expect.stringMatching(/^Invalid model: /),
+      });
     }
-    await expect(tiny.validateModel(fixture('does-not-exist.onnx'))).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining('cannot read') });
+    await expect(tiny.validateModel(fixture('does-not-exist.onnx'))).rejects.toMatchObject({
+      code: 'INVALID_MODEL',
+      message: expect.stringContaining('cannot read'),
+    });
   });
 
   it('refuses a wrong signature and a graph onnxruntime cannot load, naming the problem', async () => {
@@ -208,7 +242,9 @@ describe('InferenceEngine: models', () => {
       code: 'INVALID_MODEL',
       message: expect.stringContaining('unexpected inputs ["input"]'),
     });
-    await expect(tiny.loadModel('wrong', readFileSync(fixture('wrong-signature.onnx')))).rejects.toMatchObject({ code: 'INVALID_MODEL' });
+    await expect(tiny.loadModel('wrong', readFileSync(fixture('wrong-signature.onnx')))).rejects.toMatchObject({
+      code: 'INVALID_MODEL',
+    });
     await expect(tiny.validateModel(fixture('unknown-op.onnx'))).rejects.toMatchObject({
       code: 'INVALID_MODEL',
       message: expect.stringContaining('onnxruntime cannot load the model'),
@@ -258,16 +294,26 @@ describe('InferenceEngine: models', () => {
   it('serves several models side by side', async () => {
     const both = engine({ workers: 2, maxBatchSize: 2 });
     await Promise.all([both.loadModel('tiny', fixture('tiny.onnx')), both.loadModel('slow', fixture('slow.onnx'))]);
-    const [tinyResult, slowResult] = await Promise.all([both.infer('tiny', randomTensor(3 * TINY_PLANE, 1)), both.infer('slow', randomTensor(SLOW_TENSOR, 1))]);
+    const [tinyResult, slowResult] = await Promise.all([
+      both.infer('tiny', randomTensor(3 * TINY_PLANE, 1)),
+      both.infer('slow', randomTensor(SLOW_TENSOR, 1)),
+    ]);
     expect(tinyResult.anomalyMap).toHaveLength(TINY_PLANE);
     expect(slowResult.anomalyMap).toHaveLength(SLOW_SIZE[0] * SLOW_SIZE[1]);
-    expect(both.stats().models.map((model) => model.key).sort()).toEqual(['slow', 'tiny']);
+    expect(
+      both
+        .stats()
+        .models.map((model) => model.key)
+        .sort(),
+    ).toEqual(['slow', 'tiny']);
   });
 });
 
 describe('InferenceEngine: options', () => {
   it('refuses inconsistent options and a CUDA provider that is not installed', () => {
-    expect(() => new InferenceEngine({ maxBatchSize: 8, maxQueueLength: 4 })).toThrow(/maxQueueLength \(4\) must be at least maxBatchSize \(8\)/);
+    expect(() => new InferenceEngine({ maxBatchSize: 8, maxQueueLength: 4 })).toThrow(
+      /maxQueueLength \(4\) must be at least maxBatchSize \(8\)/,
+    );
     expect(() => new InferenceEngine({ workers: 0 })).toThrow(/workers must be a positive integer/);
     expect(() => new InferenceEngine({ executionProviders: ['cuda'] })).toThrow(/"cuda" is not installed/);
   });

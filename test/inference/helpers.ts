@@ -68,7 +68,13 @@ export const MODEL_FIXTURES = path.resolve(__dirname, '../fixtures/model');
 export const REPOSITORY_ROOT = path.resolve(__dirname, '../..');
 
 const tensorFile = z.object({ file: z.string(), shape: z.array(z.number().int()) });
-const fixtureCase = z.object({ name: z.string(), image: z.string().optional(), input: tensorFile, anomaly_map: tensorFile, score: tensorFile });
+const fixtureCase = z.object({
+  name: z.string(),
+  image: z.string().optional(),
+  input: tensorFile,
+  anomaly_map: tensorFile,
+  score: tensorFile,
+});
 const modelFixtureManifest = z.object({
   model: z.string(),
   input_size: z.tuple([z.number().int(), z.number().int()]),

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { InvalidModelError } from '../../src/inference/errors';
-import { checkSignature, describeOnnxFile, parseModelMetadata, signatureProblems, type SessionSignature } from '../../src/inference/model-contract';
+import {
+  checkSignature,
+  describeOnnxFile,
+  parseModelMetadata,
+  signatureProblems,
+  type SessionSignature,
+} from '../../src/inference/model-contract';
 import { OnnxParseError, readOnnxModelHeader } from '../../src/inference/onnx-proto';
 import { fixture } from './helpers';
 
@@ -53,7 +59,14 @@ describe('parseModelMetadata', () => {
   it('lists every problem at once, with the key it concerns', () => {
     const { map_stats: _mapStats, ...withoutMapStats } = VALID_PROPS;
     const problems = problemsOf(() =>
-      parseModelMetadata({ ...withoutMapStats, format_version: '2', input_size: '[256]', std: '[0.2, 0, 0.2]', proposed_threshold: 'nan', score_stats: '{oops' }),
+      parseModelMetadata({
+        ...withoutMapStats,
+        format_version: '2',
+        input_size: '[256]',
+        std: '[0.2, 0, 0.2]',
+        proposed_threshold: 'nan',
+        score_stats: '{oops',
+      }),
     );
     expect(problems).toEqual([
       'metadata keys missing: map_stats',
@@ -66,7 +79,9 @@ describe('parseModelMetadata', () => {
   });
 
   it('refuses statistics whose minimum exceeds the maximum', () => {
-    const problems = problemsOf(() => parseModelMetadata({ ...VALID_PROPS, map_stats: '{"min": 2, "max": 1, "p99": 1}' }));
+    const problems = problemsOf(() =>
+      parseModelMetadata({ ...VALID_PROPS, map_stats: '{"min": 2, "max": 1, "p99": 1}' }),
+    );
     expect(problems).toEqual([expect.stringContaining('min must not exceed max')]);
   });
 
@@ -104,7 +119,9 @@ describe('signatureProblems / checkSignature', () => {
       inputs: [{ name: 'input', isTensor: true, type: 'float32', shape: ['N', 3, 256, 192] }],
       outputs: [{ name: 'anomaly_map', isTensor: true, type: 'float32', shape: ['N', 1, 256, 192] }],
     };
-    expect(() => checkSignature(signature, [256, 192])).toThrow(/unexpected inputs \["input"\].*input "image" .* is missing.*output "score" .* is missing/);
+    expect(() => checkSignature(signature, [256, 192])).toThrow(
+      /unexpected inputs \["input"\].*input "image" .* is missing.*output "score" .* is missing/,
+    );
   });
 });
 
@@ -141,6 +158,8 @@ describe('describeOnnxFile', () => {
   });
 
   it('refuses bytes that are not ONNX', () => {
-    expect(problemsOf(() => describeOnnxFile(new TextEncoder().encode('{"not": "onnx"}')))).toEqual([expect.stringMatching(/^not an ONNX model \(/)]);
+    expect(problemsOf(() => describeOnnxFile(new TextEncoder().encode('{"not": "onnx"}')))).toEqual([
+      expect.stringMatching(/^not an ONNX model \(/),
+    ]);
   });
 });

@@ -107,7 +107,9 @@ describe('heatmap colours', () => {
   });
 
   it('blends per byte', () => {
-    expect(Array.from(blendRgb(Uint8Array.from([0, 100, 255]), Uint8Array.from([255, 100, 0]), 0.5))).toEqual([128, 100, 128]);
+    expect(Array.from(blendRgb(Uint8Array.from([0, 100, 255]), Uint8Array.from([255, 100, 0]), 0.5))).toEqual([
+      128, 100, 128,
+    ]);
   });
 });
 
@@ -147,7 +149,10 @@ describe('PNG rendering', () => {
     expect(region.y + region.height).toBeGreaterThanOrEqual(15);
     expect(region.maxScore).toBeLessThanOrEqual(3);
     expect(region.meanScore).toBeGreaterThanOrEqual(1);
-    const mask = await sharp(await artifacts.pngs.mask).toColourspace('b-w').raw().toBuffer();
+    const mask = await sharp(await artifacts.pngs.mask)
+      .toColourspace('b-w')
+      .raw()
+      .toBuffer();
     expect(mask.reduce((count, value) => count + (value === 255 ? 1 : 0), 0)).toBe(region.area);
   });
 

@@ -2,7 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { normalizeToChw, preprocessImage, resizeRgbPilBilinear } from '../../src/inference/preprocess';
-import { IMAGENET_MEAN, IMAGENET_STD, measurePreprocessParity, readParitySet } from '../../src/inference/tools/preprocess-parity';
+import {
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  measurePreprocessParity,
+  readParitySet,
+} from '../../src/inference/tools/preprocess-parity';
 import { MODEL_FIXTURES, fixture } from './helpers';
 
 const IMAGES = fixture('images');
@@ -22,37 +27,58 @@ describe('preprocessImage against the Python trainer (training.data.preprocess)'
   it('pil-bilinear reproduces the trainer tensors exactly (RGB, grey, RGBA, palette; down- and upscaling)', async () => {
     const results = await measurePreprocessParity(await readParitySet(IMAGES), 'pil-bilinear');
     expect(results).toHaveLength(6);
-    for (const result of results) expect({ name: result.name, maxAbsDiff: result.maxAbsDiff }).toEqual({ name: result.name, maxAbsDiff: 0 });
+    for (const result of results)
+      expect({ name: result.name, maxAbsDiff: result.maxAbsDiff }).toEqual({ name: result.name, maxAbsDiff: 0 });
   });
 
   it('sharp-linear stays within the measured distance', async () => {
     const results = await measurePreprocessParity(await readParitySet(IMAGES), 'sharp-linear');
     for (const result of results) {
       const kind = result.width < 64 ? 'upscale' : 'downscale';
-      expect({ name: result.name, withinMax: result.maxAbsDiff <= SHARP_LINEAR_MAX_DIFF[kind] }).toEqual({ name: result.name, withinMax: true });
-      expect({ name: result.name, withinMean: result.meanAbsDiff <= SHARP_LINEAR_MEAN_DIFF[kind] }).toEqual({ name: result.name, withinMean: true });
+      expect({ name: result.name, withinMax: result.maxAbsDiff <= SHARP_LINEAR_MAX_DIFF[kind] }).toEqual({
+        name: result.name,
+        withinMax: true,
+      });
+      expect({ name: result.name, withinMean: result.meanAbsDiff <= SHARP_LINEAR_MEAN_DIFF[kind] }).toEqual({
+        name: result.name,
+        withinMean: true,
+      });
     }
   });
 
   const modelFixtures = existsSync(path.join(MODEL_FIXTURES, 'manifest.json')) ? it : it.skip;
-  modelFixtures('on the demo model fixtures: pil-bilinear exact, sharp-linear within the measured distance', async () => {
-    const set = await readParitySet(MODEL_FIXTURES);
-    const exact = await measurePreprocessParity(set, 'pil-bilinear');
-    expect(exact.length).toBeGreaterThan(0);
-    for (const result of exact) expect({ name: result.name, maxAbsDiff: result.maxAbsDiff }).toEqual({ name: result.name, maxAbsDiff: 0 });
-    for (const result of await measurePreprocessParity(set, 'sharp-linear')) {
-      expect({ name: result.name, within: result.maxAbsDiff <= SHARP_LINEAR_MAX_DIFF.downscale && result.meanAbsDiff <= SHARP_LINEAR_MEAN_DIFF.downscale }).toEqual({
-        name: result.name,
-        within: true,
-      });
-    }
-  });
+  modelFixtures(
+    'on the demo model fixtures: pil-bilinear exact, sharp-linear within the measured distance',
+    async () => {
+      const set = await readParitySet(MODEL_FIXTURES);
+      const exact = await measurePreprocessParity(set, 'pil-bilinear');
+      expect(exact.length).toBeGreaterThan(0);
+      for (const result of exact)
+        expect({ name: result.name, maxAbsDiff: result.maxAbsDiff }).toEqual({ name: result.name, maxAbsDiff: 0 });
+      for (const result of await measurePreprocessParity(set, 'sharp-linear')) {
+        expect({
+          name: result.name,
+          within:
+            result.maxAbsDiff <= SHARP_LINEAR_MAX_DIFF.downscale &&
+            result.meanAbsDiff <= SHARP_LINEAR_MEAN_DIFF.downscale,
+        }).toEqual({
+          name: result.name,
+          within: true,
+        });
+      }
+    },
+  );
 });
 
 describe('preprocessImage', () => {
   it('returns CHW float32 at the model size, the original size and the decoded original', async () => {
     const bytes = readFileSync(fixture('images/rgb-downscale.png'));
-    const result = await preprocessImage(bytes, { inputSize: [48, 64], mean: IMAGENET_MEAN, std: IMAGENET_STD, maxPixels: 1_000_000 });
+    const result = await preprocessImage(bytes, {
+      inputSize: [48, 64],
+      mean: IMAGENET_MEAN,
+      std: IMAGENET_STD,
+      maxPixels: 1_000_000,
+    });
     expect(result.tensor).toBeInstanceOf(Float32Array);
     expect(result.tensor).toHaveLength(3 * 48 * 64);
     expect([result.originalWidth, result.originalHeight]).toEqual([203, 157]);
@@ -75,15 +101,21 @@ describe('preprocessImage', () => {
 
   it('drops alpha without compositing (transparent pixels keep their colour)', async () => {
     const rgba = Buffer.from([200, 100, 50, 0, 10, 20, 30, 255]);
-    const png = await sharp(rgba, { raw: { width: 2, height: 1, channels: 4 } }).png().toBuffer();
+    const png = await sharp(rgba, { raw: { width: 2, height: 1, channels: 4 } })
+      .png()
+      .toBuffer();
     const result = await preprocessImage(png, { inputSize: [1, 2], mean: [0, 0, 0], std: [1, 1, 1], maxPixels: 100 });
     expect(Array.from(result.tensor, (v) => Math.round(v * 255))).toEqual([200, 10, 100, 20, 50, 30]);
   });
 
   it('refuses images above the pixel limit and bytes that are not an image', async () => {
     const options = { inputSize: [48, 64] as const, mean: IMAGENET_MEAN, std: IMAGENET_STD, maxPixels: 1000 };
-    await expect(preprocessImage(readFileSync(fixture('images/rgb-downscale.png')), options)).rejects.toMatchObject({ code: 'IMAGE_TOO_LARGE' });
-    await expect(preprocessImage(new TextEncoder().encode('not an image'), options)).rejects.toMatchObject({ code: 'INVALID_IMAGE' });
+    await expect(preprocessImage(readFileSync(fixture('images/rgb-downscale.png')), options)).rejects.toMatchObject({
+      code: 'IMAGE_TOO_LARGE',
+    });
+    await expect(preprocessImage(new TextEncoder().encode('not an image'), options)).rejects.toMatchObject({
+      code: 'INVALID_IMAGE',
+    });
   });
 });
 
@@ -103,7 +135,11 @@ describe('resizeRgbPilBilinear', () => {
 
 describe('normalizeToChw', () => {
   it('computes (v / 255 - mean) / std per channel into planes', () => {
-    const tensor = normalizeToChw({ data: Uint8Array.from([255, 0, 51, 0, 255, 102]), width: 2, height: 1 }, [0.5, 0.5, 0.5], [0.5, 0.25, 0.5]);
+    const tensor = normalizeToChw(
+      { data: Uint8Array.from([255, 0, 51, 0, 255, 102]), width: 2, height: 1 },
+      [0.5, 0.5, 0.5],
+      [0.5, 0.25, 0.5],
+    );
     expect(Array.from(tensor)).toEqual([1, -1, -2, 2, Math.fround(-0.6), Math.fround(-0.2)]);
   });
 });

@@ -52,7 +52,13 @@ let demoModel: ModelVersion;
 
 beforeAll(async () => {
   // The trainer's own resize (Pillow BILINEAR), so that the service's tensors equal the fixtures'.
-  server = await startTestServer({ env: { INSPECT_BATCH_MAX_IMAGES: String(BATCH_MAX), MODEL_MAX_BYTES: String(MODEL_MAX_BYTES), INFERENCE_RESIZE: 'pil-bilinear' } });
+  server = await startTestServer({
+    env: {
+      INSPECT_BATCH_MAX_IMAGES: String(BATCH_MAX),
+      MODEL_MAX_BYTES: String(MODEL_MAX_BYTES),
+      INFERENCE_RESIZE: 'pil-bilinear',
+    },
+  });
   clients = await createClients(server);
   probe = new StorageProbe(server);
   modelBytes = await readDemoModel();
@@ -78,7 +84,9 @@ afterAll(async () => {
 /** Waits until every inspection's anomaly map (written after the inspection was answered) is in S3 and linked from its row. */
 async function anomalyMapsStored(): Promise<void> {
   const deadline = Date.now() + 20_000;
-  while ((await probe.count('SELECT count(*) FROM inspection WHERE map_object_key IS NULL AND anomaly_map IS NULL')) > 0) {
+  while (
+    (await probe.count('SELECT count(*) FROM inspection WHERE map_object_key IS NULL AND anomaly_map IS NULL')) > 0
+  ) {
     if (Date.now() > deadline) throw new Error('inspections still without their anomaly map after 20 s');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -89,7 +97,11 @@ type ModelEvent = { modelVersionChanged: { kind: string; status: string; model: 
 describe('model registry', () => {
   test('registerModel stores the file and validates it: a subscriber sees VALIDATING, then READY; the metadata comes from the file', async () => {
     const client = clients.viewer.websocket();
-    const events = new SubscriptionRecorder<ModelEvent>(client, 'subscription($id: ID!) { modelVersionChanged(categoryId: $id) { kind status model { id status } } }', { id: categoryId });
+    const events = new SubscriptionRecorder<ModelEvent>(
+      client,
+      'subscription($id: ID!) { modelVersionChanged(categoryId: $id) { kind status model { id status } } }',
+      { id: categoryId },
+    );
     try {
       // The subscription is live once events arrive: register garbage until one does, so the
       // test does not depend on how long the websocket takes to subscribe.
@@ -100,7 +112,15 @@ describe('model registry', () => {
       expect(events.results.length).toBeGreaterThan(0);
 
       demoModel = await registerModel(clients.admin, categoryId, 'demo', modelBytes);
-      expect(demoModel).toMatchObject({ categoryId, name: 'demo', version: 1, status: 'READY', failureCode: null, failureReason: null, isActive: false });
+      expect(demoModel).toMatchObject({
+        categoryId,
+        name: 'demo',
+        version: 1,
+        status: 'READY',
+        failureCode: null,
+        failureReason: null,
+        isActive: false,
+      });
       expect(demoModel.sha256).toBe(sha256(modelBytes));
       expect(demoModel.byteSize).toBe(modelBytes.length);
       expect(demoModel.validatedAt).not.toBeNull();
@@ -114,7 +134,9 @@ describe('model registry', () => {
       expect(demoModel.threshold).toBe(demoModel.proposedThreshold);
       expect(demoModel.imageScoreRule).toBe('max');
 
-      const seen = await events.waitFor((results) => results.filter((result) => result.data?.modelVersionChanged.model.id === demoModel.id).length >= 2);
+      const seen = await events.waitFor(
+        (results) => results.filter((result) => result.data?.modelVersionChanged.model.id === demoModel.id).length >= 2,
+      );
       const transitions = seen
         .filter((result) => result.data?.modelVersionChanged.model.id === demoModel.id)
         .map((result) => [result.data?.modelVersionChanged.kind, result.data?.modelVersionChanged.status]);
@@ -127,7 +149,10 @@ describe('model registry', () => {
       await client.dispose();
     }
 
-    const fetched = await clients.viewer.data<{ model: ModelVersion }>(`query($id: ID!) { model(id: $id) { ${MODEL_FIELDS} } }`, { id: demoModel.id });
+    const fetched = await clients.viewer.data<{ model: ModelVersion }>(
+      `query($id: ID!) { model(id: $id) { ${MODEL_FIELDS} } }`,
+      { id: demoModel.id },
+    );
     expect(fetched.model).toEqual(demoModel);
     expect(await probe.keys(`models/${demoModel.id}/`)).toEqual([`models/${demoModel.id}/model.onnx`]);
     expect(await probe.keys('model-uploads/')).toEqual([]);
@@ -138,27 +163,47 @@ describe('model registry', () => {
     expect(second).toMatchObject({ name: 'demo', version: 2, status: 'READY', threshold: 0.25 });
     const other = await registerModel(clients.admin, categoryId, 'other name', modelBytes);
     expect(other.version).toBe(1);
-    const page = await clients.viewer.data<{ models: { totalCount: number; edges: Array<{ node: { id: string; name: string; version: number } }> } }>(
-      'query($id: ID!) { models(categoryId: $id, first: 2) { totalCount edges { node { id name version } } } }',
-      { id: categoryId },
-    );
+    const page = await clients.viewer.data<{
+      models: { totalCount: number; edges: Array<{ node: { id: string; name: string; version: number } }> };
+    }>('query($id: ID!) { models(categoryId: $id, first: 2) { totalCount edges { node { id name version } } } }', {
+      id: categoryId,
+    });
     expect(page.models.edges.map((edge) => edge.node.id)).toEqual([other.id, second.id]);
     expect(page.models.totalCount).toBeGreaterThanOrEqual(4);
   });
 
   test('a garbage file and an ONNX file with the wrong signature end FAILED with INVALID_MODEL and are never served', async () => {
     const garbage = await registerModel(clients.admin, categoryId, 'garbage', randomBytes(4096));
-    expect(garbage).toMatchObject({ status: 'FAILED', failureCode: 'INVALID_MODEL', isActive: false, inputWidth: null, threshold: null });
+    expect(garbage).toMatchObject({
+      status: 'FAILED',
+      failureCode: 'INVALID_MODEL',
+      isActive: false,
+      inputWidth: null,
+      threshold: null,
+    });
     expect(garbage.failureReason).toMatch(/not an ONNX model/);
 
-    const wrong = await registerModel(clients.admin, categoryId, 'wrong signature', await readFile(WRONG_SIGNATURE_MODEL_PATH));
+    const wrong = await registerModel(
+      clients.admin,
+      categoryId,
+      'wrong signature',
+      await readFile(WRONG_SIGNATURE_MODEL_PATH),
+    );
     expect(wrong).toMatchObject({ status: 'FAILED', failureCode: 'INVALID_MODEL' });
     expect(wrong.failureReason).toMatch(/input/);
 
     for (const failed of [garbage, wrong]) {
-      expect(await clients.admin.errorCode('mutation($id: ID!) { activateModel(id: $id) { id } }', { id: failed.id })).toBe('MODEL_NOT_READY');
-      expect(await clients.admin.errorCode('mutation($id: ID!) { setModelThreshold(id: $id, threshold: 1) { id } }', { id: failed.id })).toBe('MODEL_NOT_READY');
-      expect(await clients.labeler.errorCode(INSPECT, { input: { modelId: failed.id, imageId: goodImageIds[0] } })).toBe('MODEL_NOT_READY');
+      expect(
+        await clients.admin.errorCode('mutation($id: ID!) { activateModel(id: $id) { id } }', { id: failed.id }),
+      ).toBe('MODEL_NOT_READY');
+      expect(
+        await clients.admin.errorCode('mutation($id: ID!) { setModelThreshold(id: $id, threshold: 1) { id } }', {
+          id: failed.id,
+        }),
+      ).toBe('MODEL_NOT_READY');
+      expect(
+        await clients.labeler.errorCode(INSPECT, { input: { modelId: failed.id, imageId: goodImageIds[0] } }),
+      ).toBe('MODEL_NOT_READY');
     }
   });
 
@@ -177,47 +222,92 @@ describe('model registry', () => {
     expect(await register(mismatched.uploadId)).toBe('CHECKSUM_MISMATCH');
     expect(await register(mismatched.uploadId)).toBe('NOT_FOUND');
 
-    expect(await clients.admin.errorCode('mutation { requestModelUpload(input: { byteSize: 268435457 }) { uploadId } }')).toBe('BAD_USER_INPUT');
-    expect(await clients.admin.errorCode(REGISTER_MODEL, { input: { categoryId, name: ' ', uploadId: early.uploadId } })).toBe('BAD_USER_INPUT');
+    expect(
+      await clients.admin.errorCode('mutation { requestModelUpload(input: { byteSize: 268435457 }) { uploadId } }'),
+    ).toBe('BAD_USER_INPUT');
+    expect(
+      await clients.admin.errorCode(REGISTER_MODEL, { input: { categoryId, name: ' ', uploadId: early.uploadId } }),
+    ).toBe('BAD_USER_INPUT');
 
     expect(await probe.count('SELECT count(*) FROM model_version')).toBe(versionsBefore);
     expect(await probe.keys(`model-uploads/${mismatched.uploadId}`)).toEqual([]);
   });
 
   test('roles: VIEWER reads, LABELER inspects, ADMIN registers, activates and sets thresholds', async () => {
-    expect(await clients.viewer.errorCode('mutation { requestModelUpload(input: { byteSize: 10 }) { uploadId } }')).toBe('FORBIDDEN');
-    expect(await clients.labeler.errorCode('mutation { requestModelUpload(input: { byteSize: 10 }) { uploadId } }')).toBe('FORBIDDEN');
-    expect(await clients.labeler.errorCode('mutation($id: ID!) { activateModel(id: $id) { id } }', { id: demoModel.id })).toBe('FORBIDDEN');
-    expect(await clients.labeler.errorCode('mutation($id: ID!) { setModelThreshold(id: $id, threshold: 1) { id } }', { id: demoModel.id })).toBe('FORBIDDEN');
-    expect(await clients.viewer.errorCode(INSPECT, { input: { modelId: demoModel.id, imageId: goodImageIds[0] } })).toBe('FORBIDDEN');
-    expect(await clients.viewer.errorCode('mutation { requestInspectionUpload(input: { contentType: "image/png", byteSize: 10 }) { uploadId } }')).toBe('FORBIDDEN');
-    expect((await clients.viewer.data<{ model: { id: string } }>('query($id: ID!) { model(id: $id) { id } }', { id: demoModel.id })).model.id).toBe(demoModel.id);
-    expect((await clients.viewer.data<{ model: null }>('query { model(id: "3f1c1f5e-0000-4000-8000-000000000000") { id } }')).model).toBeNull();
+    expect(
+      await clients.viewer.errorCode('mutation { requestModelUpload(input: { byteSize: 10 }) { uploadId } }'),
+    ).toBe('FORBIDDEN');
+    expect(
+      await clients.labeler.errorCode('mutation { requestModelUpload(input: { byteSize: 10 }) { uploadId } }'),
+    ).toBe('FORBIDDEN');
+    expect(
+      await clients.labeler.errorCode('mutation($id: ID!) { activateModel(id: $id) { id } }', { id: demoModel.id }),
+    ).toBe('FORBIDDEN');
+    expect(
+      await clients.labeler.errorCode('mutation($id: ID!) { setModelThreshold(id: $id, threshold: 1) { id } }', {
+        id: demoModel.id,
+      }),
+    ).toBe('FORBIDDEN');
+    expect(
+      await clients.viewer.errorCode(INSPECT, { input: { modelId: demoModel.id, imageId: goodImageIds[0] } }),
+    ).toBe('FORBIDDEN');
+    expect(
+      await clients.viewer.errorCode(
+        'mutation { requestInspectionUpload(input: { contentType: "image/png", byteSize: 10 }) { uploadId } }',
+      ),
+    ).toBe('FORBIDDEN');
+    expect(
+      (
+        await clients.viewer.data<{ model: { id: string } }>('query($id: ID!) { model(id: $id) { id } }', {
+          id: demoModel.id,
+        })
+      ).model.id,
+    ).toBe(demoModel.id);
+    expect(
+      (await clients.viewer.data<{ model: null }>('query { model(id: "3f1c1f5e-0000-4000-8000-000000000000") { id } }'))
+        .model,
+    ).toBeNull();
   });
 });
 
 describe('inspect', () => {
   test('without an active model inspect(categoryId) is NO_ACTIVE_MODEL; activateModel makes one active per category', async () => {
-    expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, imageId: goodImageIds[0] } })).toBe('NO_ACTIVE_MODEL');
+    expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, imageId: goodImageIds[0] } })).toBe(
+      'NO_ACTIVE_MODEL',
+    );
     const versions = await clients.viewer.data<{ models: { edges: Array<{ node: { id: string; status: string } }> } }>(
       'query($id: ID!) { models(categoryId: $id, first: 50) { edges { node { id status } } } }',
       { id: categoryId },
     );
-    const other = versions.models.edges.find((edge) => edge.node.status === 'READY' && edge.node.id !== demoModel.id)?.node.id as string;
+    const other = versions.models.edges.find((edge) => edge.node.status === 'READY' && edge.node.id !== demoModel.id)
+      ?.node.id as string;
     expect((await activateModel(clients.admin, other)).isActive).toBe(true);
     const active = await activateModel(clients.admin, demoModel.id);
     expect(active.isActive).toBe(true);
     expect(active.activatedAt).not.toBeNull();
-    const category = await clients.viewer.data<{ category: { activeModel: { id: string } | null } }>('query($id: ID!) { category(id: $id) { activeModel { id } } }', { id: categoryId });
+    const category = await clients.viewer.data<{ category: { activeModel: { id: string } | null } }>(
+      'query($id: ID!) { category(id: $id) { activeModel { id } } }',
+      { id: categoryId },
+    );
     expect(category.category.activeModel?.id).toBe(demoModel.id);
-    expect(await probe.count('SELECT count(*) FROM model_version WHERE category_id = $1 AND is_active', [categoryId])).toBe(1);
+    expect(
+      await probe.count('SELECT count(*) FROM model_version WHERE category_id = $1 AND is_active', [categoryId]),
+    ).toBe(1);
   });
 
   test('a defective image scores higher than a good one; the result PNGs have the image size; a subscriber receives both', async () => {
     const client = clients.viewer.websocket();
     type Created = { inspectionCreated: { id: string; score: number; isAnomalous: boolean; model: { id: string } } };
-    const all = new SubscriptionRecorder<Created>(client, 'subscription($id: ID) { inspectionCreated(categoryId: $id) { id score isAnomalous model { id } } }', { id: categoryId });
-    const anomalousOnly = new SubscriptionRecorder<Created>(client, 'subscription($id: ID) { inspectionCreated(categoryId: $id, onlyAnomalous: true) { id isAnomalous } }', { id: categoryId });
+    const all = new SubscriptionRecorder<Created>(
+      client,
+      'subscription($id: ID) { inspectionCreated(categoryId: $id) { id score isAnomalous model { id } } }',
+      { id: categoryId },
+    );
+    const anomalousOnly = new SubscriptionRecorder<Created>(
+      client,
+      'subscription($id: ID) { inspectionCreated(categoryId: $id, onlyAnomalous: true) { id isAnomalous } }',
+      { id: categoryId },
+    );
     try {
       for (let attempt = 0; attempt < 20 && all.results.length === 0; attempt += 1) {
         await inspect(clients.labeler, { categoryId, imageId: goodImageIds[1] });
@@ -239,7 +329,11 @@ describe('inspect', () => {
         expect(inspection.latencyMs).toBeGreaterThan(0);
         expect([inspection.width, inspection.height]).toEqual([imageSize, imageSize]);
         expect(inspection.inputUrl).toBeNull();
-        const [heatmap, overlay, mask] = await Promise.all([fetchImage(inspection.anomalyMapUrl), fetchImage(inspection.overlayUrl), fetchImage(inspection.maskUrl)]);
+        const [heatmap, overlay, mask] = await Promise.all([
+          fetchImage(inspection.anomalyMapUrl),
+          fetchImage(inspection.overlayUrl),
+          fetchImage(inspection.maskUrl),
+        ]);
         for (const png of [heatmap, overlay, mask]) {
           expect(png.format).toBe('png');
           expect(png.contentType).toBe('image/png');
@@ -256,8 +350,12 @@ describe('inspect', () => {
       }
       expect(defective.image?.id).toBe(foldImageId);
 
-      const received = await all.waitFor((results) => [good.id, defective.id].every((id) => results.some((result) => result.data?.inspectionCreated.id === id)));
-      const byId = new Map(received.map((result) => [result.data?.inspectionCreated.id, result.data?.inspectionCreated]));
+      const received = await all.waitFor((results) =>
+        [good.id, defective.id].every((id) => results.some((result) => result.data?.inspectionCreated.id === id)),
+      );
+      const byId = new Map(
+        received.map((result) => [result.data?.inspectionCreated.id, result.data?.inspectionCreated]),
+      );
       expect(byId.get(defective.id)?.score).toBe(defective.score);
       expect(byId.get(good.id)?.model.id).toBe(demoModel.id);
       expect(received.every((result) => !result.errors)).toBe(true);
@@ -267,7 +365,9 @@ describe('inspect', () => {
       const high = await inspect(clients.labeler, { categoryId, imageId: goodImageIds[2], threshold: -1 });
       expect([low.isAnomalous, high.isAnomalous]).toEqual([false, true]);
       await all.waitFor((results) => results.some((result) => result.data?.inspectionCreated.id === high.id));
-      const anomalous = await anomalousOnly.waitFor((results) => results.some((result) => result.data?.inspectionCreated.id === high.id));
+      const anomalous = await anomalousOnly.waitFor((results) =>
+        results.some((result) => result.data?.inspectionCreated.id === high.id),
+      );
       expect(anomalous.every((result) => result.data?.inspectionCreated.isAnomalous === true)).toBe(true);
       expect(anomalous.some((result) => result.data?.inspectionCreated.id === low.id)).toBe(false);
     } finally {
@@ -278,10 +378,19 @@ describe('inspect', () => {
   });
 
   test('an inspection upload: request, PUT, inspect; the bytes inspected are kept and the upload is consumed', async () => {
-    type Target = { requestInspectionUpload: { uploadId: string; url: string; headers: Array<{ name: string; value: string }> } };
-    const request = 'mutation($input: RequestInspectionUploadInput!) { requestInspectionUpload(input: $input) { uploadId url headers { name value } expiresAt } }';
-    const target = (await clients.labeler.data<Target>(request, { input: { contentType: 'image/png', byteSize: foldBytes.length, sha256: sha256(foldBytes) } })).requestInspectionUpload;
-    expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, uploadId: target.uploadId } })).toBe('UPLOAD_INCOMPLETE');
+    type Target = {
+      requestInspectionUpload: { uploadId: string; url: string; headers: Array<{ name: string; value: string }> };
+    };
+    const request =
+      'mutation($input: RequestInspectionUploadInput!) { requestInspectionUpload(input: $input) { uploadId url headers { name value } expiresAt } }';
+    const target = (
+      await clients.labeler.data<Target>(request, {
+        input: { contentType: 'image/png', byteSize: foldBytes.length, sha256: sha256(foldBytes) },
+      })
+    ).requestInspectionUpload;
+    expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, uploadId: target.uploadId } })).toBe(
+      'UPLOAD_INCOMPLETE',
+    );
     await put(target.url, target.headers, foldBytes);
     const fromUpload = await inspect(clients.labeler, { categoryId, uploadId: target.uploadId });
     const fromImage = await inspect(clients.labeler, { categoryId, imageId: foldImageId });
@@ -289,14 +398,20 @@ describe('inspect', () => {
     expect(fromUpload.score).toBeCloseTo(fromImage.score, 5);
     const input = await fetchImage(fromUpload.inputUrl as string);
     expect(sha256(input.bytes)).toBe(sha256(foldBytes));
-    expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, uploadId: target.uploadId } })).toBe('NOT_FOUND');
+    expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, uploadId: target.uploadId } })).toBe(
+      'NOT_FOUND',
+    );
     expect(await probe.keys(`inspection-uploads/${target.uploadId}`)).toEqual([]);
     expect(await probe.count('SELECT count(*) FROM inspection_upload WHERE id = $1', [target.uploadId])).toBe(0);
 
     // Another key's upload is not found for this caller.
-    const other = (await clients.admin.data<Target>(request, { input: { contentType: 'image/png', byteSize: foldBytes.length } })).requestInspectionUpload;
+    const other = (
+      await clients.admin.data<Target>(request, { input: { contentType: 'image/png', byteSize: foldBytes.length } })
+    ).requestInspectionUpload;
     await put(other.url, other.headers, foldBytes);
-    expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, uploadId: other.uploadId } })).toBe('NOT_FOUND');
+    expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, uploadId: other.uploadId } })).toBe(
+      'NOT_FOUND',
+    );
   });
 
   test('bytes that are not an image: INVALID_IMAGE, the upload is removed and no inspection is stored', async () => {
@@ -305,25 +420,36 @@ describe('inspect', () => {
     const objectsBefore = await probe.keys('inspections/');
     const garbage = Buffer.from('this is not a PNG at all');
     const target = (
-      await clients.labeler.data<{ requestInspectionUpload: { uploadId: string; url: string; headers: Array<{ name: string; value: string }> } }>(
+      await clients.labeler.data<{
+        requestInspectionUpload: { uploadId: string; url: string; headers: Array<{ name: string; value: string }> };
+      }>(
         'mutation($input: RequestInspectionUploadInput!) { requestInspectionUpload(input: $input) { uploadId url headers { name value } } }',
         { input: { contentType: 'image/png', byteSize: garbage.length } },
       )
     ).requestInspectionUpload;
     await put(target.url, target.headers, garbage);
-    expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, uploadId: target.uploadId } })).toBe('INVALID_IMAGE');
+    expect(await clients.labeler.errorCode(INSPECT, { input: { categoryId, uploadId: target.uploadId } })).toBe(
+      'INVALID_IMAGE',
+    );
     expect(await probe.count('SELECT count(*) FROM inspection')).toBe(inspectionsBefore);
     await anomalyMapsStored();
     expect(await probe.keys('inspections/')).toEqual(objectsBefore);
     expect(await probe.keys(`inspection-uploads/${target.uploadId}`)).toEqual([]);
-    expect(await clients.labeler.errorCode('mutation { requestInspectionUpload(input: { contentType: "image/svg+xml", byteSize: 10 }) { uploadId } }')).toBe('INVALID_IMAGE');
+    expect(
+      await clients.labeler.errorCode(
+        'mutation { requestInspectionUpload(input: { contentType: "image/svg+xml", byteSize: 10 }) { uploadId } }',
+      ),
+    ).toBe('INVALID_IMAGE');
   });
 
   test('inspectBatch: results in the order asked; more than INSPECT_BATCH_MAX_IMAGES is BATCH_TOO_LARGE; an unknown image stores nothing', async () => {
     const ids = [foldImageId, goodImageIds[0], goodImageIds[1], foldImageId] as string[];
-    const data = await clients.labeler.data<{ inspectBatch: Inspection[] }>(`mutation($input: InspectBatchInput!) { inspectBatch(input: $input) { ${INSPECTION_FIELDS} } }`, {
-      input: { categoryId, imageIds: ids },
-    });
+    const data = await clients.labeler.data<{ inspectBatch: Inspection[] }>(
+      `mutation($input: InspectBatchInput!) { inspectBatch(input: $input) { ${INSPECTION_FIELDS} } }`,
+      {
+        input: { categoryId, imageIds: ids },
+      },
+    );
     expect(data.inspectBatch.map((inspection) => inspection.image?.id)).toEqual(ids);
     const [first, , , last] = data.inspectBatch as [Inspection, Inspection, Inspection, Inspection];
     expect(last.score).toBeCloseTo(first.score, 5);
@@ -331,15 +457,28 @@ describe('inspect', () => {
 
     const before = await probe.count('SELECT count(*) FROM inspection');
     const batch = 'mutation($input: InspectBatchInput!) { inspectBatch(input: $input) { id } }';
-    expect(await clients.labeler.errorCode(batch, { input: { categoryId, imageIds: [...ids, goodImageIds[2]] } })).toBe('BATCH_TOO_LARGE');
-    expect(await clients.labeler.errorCode(batch, { input: { categoryId, imageIds: [goodImageIds[0], '3f1c1f5e-0000-4000-8000-000000000000'] } })).toBe('NOT_FOUND');
+    expect(await clients.labeler.errorCode(batch, { input: { categoryId, imageIds: [...ids, goodImageIds[2]] } })).toBe(
+      'BATCH_TOO_LARGE',
+    );
+    expect(
+      await clients.labeler.errorCode(batch, {
+        input: { categoryId, imageIds: [goodImageIds[0], '3f1c1f5e-0000-4000-8000-000000000000'] },
+      }),
+    ).toBe('NOT_FOUND');
     expect(await clients.labeler.errorCode(batch, { input: { categoryId, imageIds: [] } })).toBe('BAD_USER_INPUT');
     expect(await probe.count('SELECT count(*) FROM inspection')).toBe(before);
   });
 
   test('inspections: filters and pages; inspection(id); the anomaly map is stored compactly with each row', async () => {
-    type Page = { inspections: { totalCount: number; edges: Array<{ node: { id: string; score: number; isAnomalous: boolean; createdAt: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
-    const query = 'query($filter: InspectionFilter, $after: String) { inspections(filter: $filter, first: 3, after: $after) { totalCount edges { node { id score isAnomalous createdAt } } pageInfo { hasNextPage endCursor } } }';
+    type Page = {
+      inspections: {
+        totalCount: number;
+        edges: Array<{ node: { id: string; score: number; isAnomalous: boolean; createdAt: string } }>;
+        pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      };
+    };
+    const query =
+      'query($filter: InspectionFilter, $after: String) { inspections(filter: $filter, first: 3, after: $after) { totalCount edges { node { id score isAnomalous createdAt } } pageInfo { hasNextPage endCursor } } }';
     const seen: string[] = [];
     let after: string | null = null;
     let total = 0;
@@ -366,13 +505,22 @@ describe('inspect', () => {
     const until = await clients.viewer.data<Page>(query, { filter: { categoryId, until: newest.createdAt } });
     expect(until.inspections.edges.map((edge) => edge.node.id)).not.toContain(newest.id);
 
-    const one = await clients.viewer.data<{ inspection: { id: string; model: { id: string } } }>('query($id: ID!) { inspection(id: $id) { id model { id } } }', { id: newest.id });
+    const one = await clients.viewer.data<{ inspection: { id: string; model: { id: string } } }>(
+      'query($id: ID!) { inspection(id: $id) { id model { id } } }',
+      { id: newest.id },
+    );
     expect(one.inspection).toEqual({ id: newest.id, model: { id: demoModel.id } });
     await anomalyMapsStored();
-    const { rows } = await probe.query<{ anomaly_map: Buffer | null; map_object_key: string; map_width: number; map_height: number; map_min: number | null; map_max: number | null }>(
-      'SELECT anomaly_map, map_object_key, map_width, map_height, map_min, map_max FROM inspection WHERE id = $1',
-      [newest.id],
-    );
+    const { rows } = await probe.query<{
+      anomaly_map: Buffer | null;
+      map_object_key: string;
+      map_width: number;
+      map_height: number;
+      map_min: number | null;
+      map_max: number | null;
+    }>('SELECT anomaly_map, map_object_key, map_width, map_height, map_min, map_max FROM inspection WHERE id = $1', [
+      newest.id,
+    ]);
     const row = rows[0];
     // The map lives in S3 next to the PNGs, not in the row; it is written after the answer.
     expect([row?.anomaly_map, row?.map_min, row?.map_max]).toEqual([null, null, null]);
@@ -388,10 +536,13 @@ describe('inspect', () => {
 
   test('setModelThreshold changes the threshold later inspections use', async () => {
     const before = await inspect(clients.labeler, { categoryId, imageId: goodImageIds[0] });
-    const updated = await clients.admin.data<{ setModelThreshold: { threshold: number } }>('mutation($id: ID!, $t: Float!) { setModelThreshold(id: $id, threshold: $t) { threshold } }', {
-      id: demoModel.id,
-      t: before.score / 2,
-    });
+    const updated = await clients.admin.data<{ setModelThreshold: { threshold: number } }>(
+      'mutation($id: ID!, $t: Float!) { setModelThreshold(id: $id, threshold: $t) { threshold } }',
+      {
+        id: demoModel.id,
+        t: before.score / 2,
+      },
+    );
     expect(updated.setModelThreshold.threshold).toBe(before.score / 2);
     const after = await inspect(clients.labeler, { categoryId, imageId: goodImageIds[0] });
     expect(after.threshold).toBe(before.score / 2);
@@ -400,14 +551,21 @@ describe('inspect', () => {
   });
 
   test('bad requests are BAD_USER_INPUT or NOT_FOUND', async () => {
-    const code = (input: Record<string, unknown>, client: GraphQLTestClient = clients.labeler): Promise<string | undefined> => client.errorCode(INSPECT, { input });
+    const code = (
+      input: Record<string, unknown>,
+      client: GraphQLTestClient = clients.labeler,
+    ): Promise<string | undefined> => client.errorCode(INSPECT, { input });
     expect(await code({ categoryId, modelId: demoModel.id, imageId: goodImageIds[0] })).toBe('BAD_USER_INPUT');
     expect(await code({ categoryId })).toBe('BAD_USER_INPUT');
     expect(await code({ categoryId, imageId: goodImageIds[0], uploadId: goodImageIds[0] })).toBe('BAD_USER_INPUT');
     expect(await code({ categoryId, imageId: '3f1c1f5e-0000-4000-8000-000000000000' })).toBe('NOT_FOUND');
     expect(await code({ modelId: 'not-an-id', imageId: goodImageIds[0] })).toBe('NOT_FOUND');
-    expect(await code({ categoryId: '3f1c1f5e-0000-4000-8000-000000000000', imageId: goodImageIds[0] })).toBe('NOT_FOUND');
-    expect(await clients.viewer.errorCode('query { inspections(filter: { categoryId: "nope" }) { totalCount } }')).toBe('BAD_USER_INPUT');
+    expect(await code({ categoryId: '3f1c1f5e-0000-4000-8000-000000000000', imageId: goodImageIds[0] })).toBe(
+      'NOT_FOUND',
+    );
+    expect(await clients.viewer.errorCode('query { inspections(filter: { categoryId: "nope" }) { totalCount } }')).toBe(
+      'BAD_USER_INPUT',
+    );
   });
 });
 
@@ -421,14 +579,20 @@ describe('parity with the trainer', () => {
   }
 
   test('the service computes what PyTorch computes for the fixture images: score and stored anomaly map within 1e-4', async () => {
-    const manifest = JSON.parse(await readFile(path.join(FIXTURES, 'manifest.json'), 'utf8')) as { model_sha256: string; parity_tolerance_abs: number; cases: FixtureCase[] };
+    const manifest = JSON.parse(await readFile(path.join(FIXTURES, 'manifest.json'), 'utf8')) as {
+      model_sha256: string;
+      parity_tolerance_abs: number;
+      cases: FixtureCase[];
+    };
     expect(manifest.model_sha256).toBe(sha256(modelBytes));
     expect(manifest.cases.length).toBeGreaterThan(0);
     const tolerance = manifest.parity_tolerance_abs;
     for (const fixture of manifest.cases) {
       const png = await readFile(path.join(FIXTURES, fixture.image));
       const target = (
-        await clients.labeler.data<{ requestInspectionUpload: { uploadId: string; url: string; headers: Array<{ name: string; value: string }> } }>(
+        await clients.labeler.data<{
+          requestInspectionUpload: { uploadId: string; url: string; headers: Array<{ name: string; value: string }> };
+        }>(
           'mutation($input: RequestInspectionUploadInput!) { requestInspectionUpload(input: $input) { uploadId url headers { name value } } }',
           { input: { contentType: 'image/png', byteSize: png.length } },
         )
@@ -440,15 +604,21 @@ describe('parity with the trainer', () => {
 
       const raw = await readFile(path.join(FIXTURES, fixture.anomaly_map.file));
       const expected = Float32Array.from({ length: raw.length / 4 }, (_, index) => raw.readFloatLE(index * 4));
-      const { rows } = await probe.query<{ map_object_key: string }>('SELECT map_object_key FROM inspection WHERE id = $1', [inspection.id]);
+      const { rows } = await probe.query<{ map_object_key: string }>(
+        'SELECT map_object_key FROM inspection WHERE id = $1',
+        [inspection.id],
+      );
       const row = rows[0] as { map_object_key: string };
       const { map: stored, width, height } = decodeMapObject(await probe.store.get(row.map_object_key));
       expect([1, 1, height, width]).toEqual(fixture.anomaly_map.shape);
       // Storage quantises to 16 bits over the map's range; the rest is onnxruntime against PyTorch.
       const quantisation = (Math.max(...stored) - Math.min(...stored)) / 131070;
       let worst = 0;
-      for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs((stored[i] as number) - (expected[i] as number)));
-      process.stdout.write(`parity ${fixture.name}: |score diff| ${Math.abs(inspection.score - (fixture.score_values[0] as number)).toExponential(1)}, max |map diff| ${worst.toExponential(1)} (storage step ${quantisation.toExponential(1)})\n`);
+      for (let i = 0; i < expected.length; i++)
+        worst = Math.max(worst, Math.abs((stored[i] as number) - (expected[i] as number)));
+      process.stdout.write(
+        `parity ${fixture.name}: |score diff| ${Math.abs(inspection.score - (fixture.score_values[0] as number)).toExponential(1)}, max |map diff| ${worst.toExponential(1)} (storage step ${quantisation.toExponential(1)})\n`,
+      );
       expect(worst).toBeLessThanOrEqual(tolerance + quantisation);
     }
   });

@@ -19,7 +19,10 @@ test('model, inspection and inference settings have their documented defaults', 
 test('SEED_DEMO, providers and the resize method are parsed; impossible values are refused with their variable', () => {
   expect(loadConfig({ SEED_DEMO: 'false' }).models.seedDemo).toBe(false);
   expect(loadConfig({ SEED_DEMO: 'true' }).models.seedDemo).toBe(true);
-  expect(loadConfig({ INFERENCE_EXECUTION_PROVIDERS: 'CUDA, cpu' }).inference.executionProviders).toEqual(['cuda', 'cpu']);
+  expect(loadConfig({ INFERENCE_EXECUTION_PROVIDERS: 'CUDA, cpu' }).inference.executionProviders).toEqual([
+    'cuda',
+    'cpu',
+  ]);
   expect(loadConfig({ INFERENCE_RESIZE: 'pil-bilinear' }).inspections.resize).toBe('pil-bilinear');
 
   let thrown: unknown;
@@ -30,6 +33,9 @@ test('SEED_DEMO, providers and the resize method are parsed; impossible values a
   }
   expect(thrown).toBeInstanceOf(ConfigError);
   const problems = (thrown as ConfigError).problems.join('\n');
-  for (const variable of ['SEED_DEMO', 'INFERENCE_EXECUTION_PROVIDERS', 'MODEL_MAX_BYTES']) expect(problems).toMatch(new RegExp(`^${variable}`, 'm'));
-  expect(() => loadConfig({ INFERENCE_MAX_BATCH_SIZE: '16', INFERENCE_MAX_QUEUE_LENGTH: '8' })).toThrow(/INFERENCE_MAX_QUEUE_LENGTH: must be at least INFERENCE_MAX_BATCH_SIZE/);
+  for (const variable of ['SEED_DEMO', 'INFERENCE_EXECUTION_PROVIDERS', 'MODEL_MAX_BYTES'])
+    expect(problems).toMatch(new RegExp(`^${variable}`, 'm'));
+  expect(() => loadConfig({ INFERENCE_MAX_BATCH_SIZE: '16', INFERENCE_MAX_QUEUE_LENGTH: '8' })).toThrow(
+    /INFERENCE_MAX_QUEUE_LENGTH: must be at least INFERENCE_MAX_BATCH_SIZE/,
+  );
 });

@@ -15,7 +15,13 @@ import type { TestServer } from '../support/test-server';
 export const REPOSITORY_ROOT = path.resolve(__dirname, '..', '..');
 /** The model the tests serve: the bundled demo model. */
 export const TEST_MODEL_PATH = demoModelPath();
-export const WRONG_SIGNATURE_MODEL_PATH = path.join(REPOSITORY_ROOT, 'test', 'fixtures', 'inference', 'wrong-signature.onnx');
+export const WRONG_SIGNATURE_MODEL_PATH = path.join(
+  REPOSITORY_ROOT,
+  'test',
+  'fixtures',
+  'inference',
+  'wrong-signature.onnx',
+);
 
 export interface Clients {
   admin: GraphQLTestClient;
@@ -26,10 +32,13 @@ export interface Clients {
 export async function createClients(server: TestServer): Promise<Clients> {
   const admin = new GraphQLTestClient(server.url, server.adminKey);
   const key = async (role: 'LABELER' | 'VIEWER'): Promise<string> => {
-    const data = await admin.data<{ createApiKey: { secret: string } }>('mutation($name: String!, $role: Role!) { createApiKey(name: $name, role: $role) { secret } }', {
-      name: `${role.toLowerCase()} for inspections`,
-      role,
-    });
+    const data = await admin.data<{ createApiKey: { secret: string } }>(
+      'mutation($name: String!, $role: Role!) { createApiKey(name: $name, role: $role) { secret } }',
+      {
+        name: `${role.toLowerCase()} for inspections`,
+        role,
+      },
+    );
     return data.createApiKey.secret;
   };
   return { admin, labeler: admin.withKey(await key('LABELER')), viewer: admin.withKey(await key('VIEWER')) };
@@ -52,17 +61,31 @@ export interface UploadTarget {
 }
 
 export async function put(url: string, headers: HttpHeader[], body: Buffer): Promise<void> {
-  const response = await fetch(url, { method: 'PUT', headers: Object.fromEntries(headers.map((header) => [header.name, header.value])), body });
+  const response = await fetch(url, {
+    method: 'PUT',
+    headers: Object.fromEntries(headers.map((header) => [header.name, header.value])),
+    body,
+  });
   if (!response.ok) throw new Error(`PUT ${url} answered ${response.status}: ${await response.text()}`);
 }
 
-export async function createCategory(client: GraphQLTestClient, datasetName: string, categoryName: string): Promise<{ datasetId: string; categoryId: string }> {
-  const dataset = await client.data<{ createDataset: { id: string } }>('mutation($input: CreateDatasetInput!) { createDataset(input: $input) { id } }', {
-    input: { name: datasetName, description: 'inspection tests' },
-  });
-  const category = await client.data<{ createCategory: { id: string } }>('mutation($input: CreateCategoryInput!) { createCategory(input: $input) { id } }', {
-    input: { datasetId: dataset.createDataset.id, name: categoryName },
-  });
+export async function createCategory(
+  client: GraphQLTestClient,
+  datasetName: string,
+  categoryName: string,
+): Promise<{ datasetId: string; categoryId: string }> {
+  const dataset = await client.data<{ createDataset: { id: string } }>(
+    'mutation($input: CreateDatasetInput!) { createDataset(input: $input) { id } }',
+    {
+      input: { name: datasetName, description: 'inspection tests' },
+    },
+  );
+  const category = await client.data<{ createCategory: { id: string } }>(
+    'mutation($input: CreateCategoryInput!) { createCategory(input: $input) { id } }',
+    {
+      input: { datasetId: dataset.createDataset.id, name: categoryName },
+    },
+  );
   return { datasetId: dataset.createDataset.id, categoryId: category.createCategory.id };
 }
 
@@ -74,17 +97,31 @@ export interface SampleFile {
 }
 
 /** Uploads samples of one split and defect type through presigned URLs; returns their image ids. */
-export async function uploadImages(client: GraphQLTestClient, categoryId: string, files: SampleFile[]): Promise<string[]> {
+export async function uploadImages(
+  client: GraphQLTestClient,
+  categoryId: string,
+  files: SampleFile[],
+): Promise<string[]> {
   const ids: string[] = [];
   for (const file of files) {
-    const data = await client.data<{ requestImageUploads: Array<UploadTarget & { maskUrl: string | null; maskHeaders: HttpHeader[] | null }> }>(
+    const data = await client.data<{
+      requestImageUploads: Array<UploadTarget & { maskUrl: string | null; maskHeaders: HttpHeader[] | null }>;
+    }>(
       `mutation($input: RequestImageUploadsInput!) { requestImageUploads(input: $input) { uploadId url headers { name value } maskUrl maskHeaders { name value } expiresAt } }`,
       {
         input: {
           categoryId,
           split: file.split,
           defectType: file.defectType,
-          files: [{ filename: 'sample.png', contentType: 'image/png', byteSize: file.bytes.length, sha256: sha256(file.bytes), withMask: file.mask !== null }],
+          files: [
+            {
+              filename: 'sample.png',
+              contentType: 'image/png',
+              byteSize: file.bytes.length,
+              sha256: sha256(file.bytes),
+              withMask: file.mask !== null,
+            },
+          ],
         },
       },
     );
@@ -92,10 +129,11 @@ export async function uploadImages(client: GraphQLTestClient, categoryId: string
     if (!target) throw new Error('no upload target');
     await put(target.url, target.headers, file.bytes);
     if (file.mask && target.maskUrl && target.maskHeaders) await put(target.maskUrl, target.maskHeaders, file.mask);
-    const confirmed = await client.data<{ confirmImageUploads: { images: Array<{ id: string }>; refused: Array<{ code: string; message: string }> } }>(
-      'mutation($ids: [ID!]!) { confirmImageUploads(uploadIds: $ids) { images { id } refused { code message } } }',
-      { ids: [target.uploadId] },
-    );
+    const confirmed = await client.data<{
+      confirmImageUploads: { images: Array<{ id: string }>; refused: Array<{ code: string; message: string }> };
+    }>('mutation($ids: [ID!]!) { confirmImageUploads(uploadIds: $ids) { images { id } refused { code message } } }', {
+      ids: [target.uploadId],
+    });
     const image = confirmed.confirmImageUploads.images[0];
     if (!image) throw new Error(`upload refused: ${JSON.stringify(confirmed.confirmImageUploads.refused)}`);
     ids.push(image.id);
@@ -134,7 +172,11 @@ export interface ModelVersion {
   metadata: Array<{ key: string; value: string }>;
 }
 
-export async function requestModelUpload(client: GraphQLTestClient, bytes: Buffer, declaredSha256: string | null = sha256(bytes)): Promise<UploadTarget> {
+export async function requestModelUpload(
+  client: GraphQLTestClient,
+  bytes: Buffer,
+  declaredSha256: string | null = sha256(bytes),
+): Promise<UploadTarget> {
   const data = await client.data<{ requestModelUpload: UploadTarget }>(
     'mutation($input: RequestModelUploadInput!) { requestModelUpload(input: $input) { uploadId url headers { name value } expiresAt } }',
     { input: { byteSize: bytes.length, sha256: declaredSha256 } },
@@ -145,15 +187,28 @@ export async function requestModelUpload(client: GraphQLTestClient, bytes: Buffe
 export const REGISTER_MODEL = `mutation($input: RegisterModelInput!) { registerModel(input: $input) { ${MODEL_FIELDS} } }`;
 
 /** Upload (presigned PUT) and registerModel, as an admin's client would. */
-export async function registerModel(client: GraphQLTestClient, categoryId: string, name: string, bytes: Buffer, threshold?: number): Promise<ModelVersion> {
+export async function registerModel(
+  client: GraphQLTestClient,
+  categoryId: string,
+  name: string,
+  bytes: Buffer,
+  threshold?: number,
+): Promise<ModelVersion> {
   const target = await requestModelUpload(client, bytes);
   await put(target.url, target.headers, bytes);
-  const data = await client.data<{ registerModel: ModelVersion }>(REGISTER_MODEL, { input: { categoryId, name, uploadId: target.uploadId, threshold } });
+  const data = await client.data<{ registerModel: ModelVersion }>(REGISTER_MODEL, {
+    input: { categoryId, name, uploadId: target.uploadId, threshold },
+  });
   return data.registerModel;
 }
 
 export async function activateModel(client: GraphQLTestClient, id: string): Promise<ModelVersion> {
-  return (await client.data<{ activateModel: ModelVersion }>(`mutation($id: ID!) { activateModel(id: $id) { ${MODEL_FIELDS} } }`, { id })).activateModel;
+  return (
+    await client.data<{ activateModel: ModelVersion }>(
+      `mutation($id: ID!) { activateModel(id: $id) { ${MODEL_FIELDS} } }`,
+      { id },
+    )
+  ).activateModel;
 }
 
 export const INSPECTION_FIELDS = `id categoryId score normalizedScore isAnomalous threshold anomalyMapUrl overlayUrl maskUrl inputUrl width height latencyMs createdAt
@@ -174,7 +229,15 @@ export interface Inspection {
   height: number;
   latencyMs: number;
   createdAt: string;
-  regions: Array<{ x: number; y: number; width: number; height: number; area: number; meanScore: number; maxScore: number }>;
+  regions: Array<{
+    x: number;
+    y: number;
+    width: number;
+    height: number;
+    area: number;
+    meanScore: number;
+    maxScore: number;
+  }>;
   model: { id: string; name: string; version: number };
   image: { id: string } | null;
 }
@@ -199,7 +262,10 @@ export interface GeneratedSamples {
  * Images generated with the settings the demo model was trained with (its metadata says them);
  * the generator's seed fixes the category's look, so only TEST images are new to the model.
  */
-export async function generateSamples(modelBytes: Buffer, counts: { trainCount: number; testGoodCount: number; testDefectCount: number }): Promise<GeneratedSamples> {
+export async function generateSamples(
+  modelBytes: Buffer,
+  counts: { trainCount: number; testGoodCount: number; testDefectCount: number },
+): Promise<GeneratedSamples> {
   const settings = demoGeneratorSettings(describeOnnxFile(modelBytes).metadata);
   const directory = await mkdtemp(path.join(process.env.TEST_TMP_DIR ?? os.tmpdir(), 'samples-'));
   try {
@@ -220,12 +286,26 @@ export async function generateSamples(modelBytes: Buffer, counts: { trainCount: 
 }
 
 /** Fetches a presigned URL and reads it as an image. */
-export async function fetchImage(url: string): Promise<{ bytes: Buffer; contentType: string | null; format: string | undefined; width: number | undefined; height: number | undefined; channels: number | undefined }> {
+export async function fetchImage(url: string): Promise<{
+  bytes: Buffer;
+  contentType: string | null;
+  format: string | undefined;
+  width: number | undefined;
+  height: number | undefined;
+  channels: number | undefined;
+}> {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
   const bytes = Buffer.from(await response.arrayBuffer());
   const metadata = await sharp(bytes).metadata();
-  return { bytes, contentType: response.headers.get('content-type'), format: metadata.format, width: metadata.width, height: metadata.height, channels: metadata.channels };
+  return {
+    bytes,
+    contentType: response.headers.get('content-type'),
+    format: metadata.format,
+    width: metadata.width,
+    height: metadata.height,
+    channels: metadata.channels,
+  };
 }
 
 export { StorageProbe } from '../support/storage-probe';

@@ -9,7 +9,13 @@ import { decodeMapObject } from '../../src/formats/anomaly-map-object';
 import { preprocessImage } from '../../src/inference/preprocess';
 import { objectKeys } from '../../src/storage/object-keys';
 import { maxAbsDiff, outcomeCode } from '../inference/helpers';
-import { addImages, createCategory, createModelServices, registerDemoModel, type ModelServices } from '../support/model-services';
+import {
+  addImages,
+  createCategory,
+  createModelServices,
+  registerDemoModel,
+  type ModelServices,
+} from '../support/model-services';
 import { generateSamples, put, readDemoModel } from './helpers';
 
 /** Scores of the same tensor agree to float32 precision. */
@@ -79,7 +85,10 @@ async function storedKeys(prefix: string): Promise<string[]> {
 
 /** An inspection upload with these bytes PUT to its presigned URL. */
 async function upload(bytes: Buffer, contentType: string): Promise<string> {
-  const target = await services.inspection.inspections.requestUpload({ contentType, byteSize: bytes.length }, services.principal);
+  const target = await services.inspection.inspections.requestUpload(
+    { contentType, byteSize: bytes.length },
+    services.principal,
+  );
   await put(target.url, target.headers, bytes);
   return target.uploadId;
 }
@@ -87,7 +96,10 @@ async function upload(bytes: Buffer, contentType: string): Promise<string> {
 describe('InspectionService.inspect', () => {
   test('a dataset image: its row and three PNGs are stored, its map follows; its score is the engine’s on the same tensor', async () => {
     const image = images[0] as ImageEntity;
-    const inspection = await services.inspection.inspections.inspect({ categoryId, imageId: image.id }, services.principal);
+    const inspection = await services.inspection.inspections.inspect(
+      { categoryId, imageId: image.id },
+      services.principal,
+    );
 
     const row = await services.db.inspections.findById(inspection.id);
     expect(row).toMatchObject({ modelId: model.id, categoryId, imageId: image.id, inputObjectKey: null });
@@ -116,12 +128,17 @@ describe('InspectionService.inspect', () => {
     const stored = decodeMapObject(await services.objectStore.get(withMap?.mapObjectKey as string));
     const [height, width] = loaded.inputSize;
     expect([stored.width, stored.height]).toEqual([width, height]);
-    expect(maxAbsDiff(stored.map, expected.anomalyMap)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(expected.score)));
+    expect(maxAbsDiff(stored.map, expected.anomalyMap)).toBeLessThanOrEqual(
+      1e-5 * Math.max(1, Math.abs(expected.score)),
+    );
   });
 
   test('a BMP upload is scored like the same pixels stored as PNG; the upload is consumed', async () => {
     const image = images[1] as ImageEntity;
-    const rgb = sharp(imageBytes[1] as Buffer).toColourspace('srgb').removeAlpha().raw();
+    const rgb = sharp(imageBytes[1] as Buffer)
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw();
     const { data, info } = await rgb.toBuffer({ resolveWithObject: true });
     const uploadId = await upload(bmpOf(data, info.width, info.height), 'image/bmp');
     const [fromPng, fromBmp] = [
@@ -143,7 +160,9 @@ describe('InspectionService.inspect', () => {
     const [rowsBefore, objectsBefore] = [await inspectionCount(), await storedKeys('inspections/')];
     const uploadId = await upload(bytes, 'image/png');
     const inspections = services.inspection.inspections;
-    const refusal = await inspections.inspect({ categoryId, uploadId }, services.principal).catch((error: unknown) => error);
+    const refusal = await inspections
+      .inspect({ categoryId, uploadId }, services.principal)
+      .catch((error: unknown) => error);
     // An AppError, so that GraphQL answers with its code rather than an internal error.
     expect(refusal).toBeInstanceOf(AppError);
     expect((refusal as AppError).code).toBe('INVALID_IMAGE');
@@ -157,11 +176,19 @@ describe('InspectionService.inspect', () => {
   test('an upload not PUT yet: UPLOAD_INCOMPLETE, and it stays usable', async () => {
     const { inspections } = services.inspection;
     const bytes = imageBytes[0] as Buffer;
-    const target = await inspections.requestUpload({ contentType: 'image/png', byteSize: bytes.length }, services.principal);
-    expect(await outcomeCode(inspections.inspect({ categoryId, uploadId: target.uploadId }, services.principal))).toBe('UPLOAD_INCOMPLETE');
+    const target = await inspections.requestUpload(
+      { contentType: 'image/png', byteSize: bytes.length },
+      services.principal,
+    );
+    expect(await outcomeCode(inspections.inspect({ categoryId, uploadId: target.uploadId }, services.principal))).toBe(
+      'UPLOAD_INCOMPLETE',
+    );
     await put(target.url, target.headers, bytes);
     const fromUpload = await inspections.inspect({ categoryId, uploadId: target.uploadId }, services.principal);
-    const fromDataset = await inspections.inspect({ categoryId, imageId: (images[0] as ImageEntity).id }, services.principal);
+    const fromDataset = await inspections.inspect(
+      { categoryId, imageId: (images[0] as ImageEntity).id },
+      services.principal,
+    );
     expectSameScore(fromUpload.score, fromDataset.score);
   });
 });

@@ -5,7 +5,18 @@ import path from 'node:path';
 import { GraphQLTestClient } from '../support/graphql-client';
 import { testS3Settings, uniqueName } from '../support/resources';
 import { spawnServer, startTestServer, type TestServer } from '../support/test-server';
-import { activateModel, createCategory, createClients, eventually, generateSamples, inspect, readDemoModel, registerModel, StorageProbe, uploadImages } from './helpers';
+import {
+  activateModel,
+  createCategory,
+  createClients,
+  eventually,
+  generateSamples,
+  inspect,
+  readDemoModel,
+  registerModel,
+  StorageProbe,
+  uploadImages,
+} from './helpers';
 
 interface ReadinessReport {
   ready: boolean;
@@ -23,7 +34,9 @@ async function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -44,7 +57,9 @@ test('on start the active models are loaded; /readyz stays not ready while one c
     const { report } = await readiness(first);
     expect(report.checks.find((check) => check.name === 'models')).toEqual({ name: 'models', ok: true });
     // No SEED_DEMO and an external database: nothing was seeded.
-    const datasets = await clients.viewer.data<{ datasets: { edges: Array<{ node: { name: string } }> } }>('{ datasets(first: 50) { edges { node { name } } } }');
+    const datasets = await clients.viewer.data<{ datasets: { edges: Array<{ node: { name: string } }> } }>(
+      '{ datasets(first: 50) { edges { node { name } } } }',
+    );
     expect(datasets.datasets.edges.map((edge) => edge.node.name)).not.toContain('Demo');
   } finally {
     await first.stop();
@@ -53,12 +68,17 @@ test('on start the active models are loaded; /readyz stays not ready while one c
   // The stored file no longer matches its checksum: the restarted server cannot warm the model up.
   const probe = new StorageProbe(first);
   await probe.store.put(`models/${modelId}/model.onnx`, Buffer.from('damaged'), 'application/octet-stream');
-  const second = await spawnServer(first.env, { adminKey: first.adminKey, databaseUrl: first.databaseUrl, bucket: first.bucket });
+  const second = await spawnServer(first.env, {
+    adminKey: first.adminKey,
+    databaseUrl: first.databaseUrl,
+    bucket: first.bucket,
+  });
   try {
     const notReady = await eventually(async () => {
       const answer = await readiness(second);
       const check = answer.report.checks.find((entry) => entry.name === 'models');
-      if (!check?.error?.includes('SHA-256')) throw new Error(`models check not failing on the damaged file yet: ${JSON.stringify(answer.report)}`);
+      if (!check?.error?.includes('SHA-256'))
+        throw new Error(`models check not failing on the damaged file yet: ${JSON.stringify(answer.report)}`);
       return answer;
     });
     expect(notReady.status).toBe(503);
@@ -101,8 +121,23 @@ test('the first start with an embedded database seeds the demo: a generated cate
     ADMIN_API_KEY: adminKey,
   };
   const known = { adminKey, databaseUrl: '', bucket: s3.bucket };
-  type Demo = { datasets: { edges: Array<{ node: { id: string; name: string; categories: Array<{ id: string; name: string; activeModel: { id: string; name: string; status: string; isActive: boolean } | null }> } }> } };
-  const demoQuery = '{ datasets(first: 50) { edges { node { id name categories { id name activeModel { id name status isActive } } } } } }';
+  type Demo = {
+    datasets: {
+      edges: Array<{
+        node: {
+          id: string;
+          name: string;
+          categories: Array<{
+            id: string;
+            name: string;
+            activeModel: { id: string; name: string; status: string; isActive: boolean } | null;
+          }>;
+        };
+      }>;
+    };
+  };
+  const demoQuery =
+    '{ datasets(first: 50) { edges { node { id name categories { id name activeModel { id name status isActive } } } } } }';
 
   let firstModelId: string;
   const first = await spawnServer(env, known);
@@ -113,10 +148,11 @@ test('the first start with an embedded database seeds the demo: a generated cate
     const category = demo[0]?.categories[0];
     expect(category?.activeModel).toMatchObject({ name: 'demo', status: 'READY', isActive: true });
     firstModelId = category?.activeModel?.id as string;
-    const images = await client.data<{ images: { totalCount: number; edges: Array<{ node: { id: string; defectType: string | null } }> } }>(
-      'query($id: ID!) { images(categoryId: $id, first: 100) { totalCount edges { node { id defectType } } } }',
-      { id: category?.id },
-    );
+    const images = await client.data<{
+      images: { totalCount: number; edges: Array<{ node: { id: string; defectType: string | null } }> };
+    }>('query($id: ID!) { images(categoryId: $id, first: 100) { totalCount edges { node { id defectType } } } }', {
+      id: category?.id,
+    });
     expect(images.images.totalCount).toBeGreaterThan(10);
     const defective = images.images.edges.find((edge) => edge.node.defectType !== null)?.node.id;
     const inspection = await inspect(client, { categoryId: category?.id, imageId: defective });
@@ -131,7 +167,10 @@ test('the first start with an embedded database seeds the demo: a generated cate
     const demo = (await client.data<Demo>(demoQuery)).datasets.edges.map((edge) => edge.node);
     expect(demo.map((dataset) => dataset.name)).toEqual(['Demo']);
     expect(demo[0]?.categories.map((category) => category.activeModel?.id)).toEqual([firstModelId]);
-    const versions = await client.data<{ models: { totalCount: number } }>('query($id: ID!) { models(categoryId: $id) { totalCount } }', { id: demo[0]?.categories[0]?.id });
+    const versions = await client.data<{ models: { totalCount: number } }>(
+      'query($id: ID!) { models(categoryId: $id) { totalCount } }',
+      { id: demo[0]?.categories[0]?.id },
+    );
     expect(versions.models.totalCount).toBe(1);
   } finally {
     await second.stop();

@@ -4,9 +4,24 @@ import { seededRandom, u8 } from './helpers';
 /** Reference labelling: flood fill from each unlabelled pixel in raster order. */
 function floodFillLabels(mask: Uint8Array, width: number, height: number, connectivity: Connectivity): Int32Array {
   const labels = new Int32Array(mask.length);
-  const offsets = connectivity === 4
-    ? [[0, 1], [1, 0], [0, -1], [-1, 0]]
-    : [[0, 1], [1, 0], [0, -1], [-1, 0], [1, 1], [1, -1], [-1, 1], [-1, -1]];
+  const offsets =
+    connectivity === 4
+      ? [
+          [0, 1],
+          [1, 0],
+          [0, -1],
+          [-1, 0],
+        ]
+      : [
+          [0, 1],
+          [1, 0],
+          [0, -1],
+          [-1, 0],
+          [1, 1],
+          [1, -1],
+          [-1, 1],
+          [-1, -1],
+        ];
   let next = 0;
   for (let start = 0; start < mask.length; start++) {
     if (mask[start] === 0 || labels[start] !== 0) continue;
@@ -70,7 +85,17 @@ describe('labelConnectedComponents', () => {
   });
 
   it('treats any nonzero value as foreground and handles empty and full masks', () => {
-    expect(labelConnectedComponents(u8([[0, 255], [7, 0]]), 2, 2, 8).count).toBe(1);
+    expect(
+      labelConnectedComponents(
+        u8([
+          [0, 255],
+          [7, 0],
+        ]),
+        2,
+        2,
+        8,
+      ).count,
+    ).toBe(1);
     expect(labelConnectedComponents(new Uint8Array(6), 3, 2).count).toBe(0);
     const full = labelConnectedComponents(new Uint8Array(6).fill(1), 3, 2, 4);
     expect(full.count).toBe(1);
@@ -80,7 +105,12 @@ describe('labelConnectedComponents', () => {
   it('equals a flood fill on random masks, with a reused labeller and buffer', () => {
     const random = seededRandom(3);
     for (const connectivity of [4, 8] as const) {
-      for (const [width, height] of [[1, 9], [9, 1], [17, 13], [64, 48]]) {
+      for (const [width, height] of [
+        [1, 9],
+        [9, 1],
+        [17, 13],
+        [64, 48],
+      ]) {
         const labeler = new ComponentLabeler(width, height, connectivity);
         const buffer = new Int32Array(width * height);
         for (const density of [0.2, 0.45, 0.6]) {
@@ -107,7 +137,10 @@ describe('labelConnectedComponents', () => {
       expect([labels[0], labels[width + 5], labels[3 * width]]).toEqual([1, 2, 3]);
     }
     const random = seededRandom(5);
-    for (const [width, height] of [[16, 40], [15, 40]]) {
+    for (const [width, height] of [
+      [16, 40],
+      [15, 40],
+    ]) {
       const mask = Uint8Array.from({ length: width * height }, () => (random() < 0.5 ? 1 : 0));
       for (let y = 0; y < height; y++) if (random() < 0.4) mask.fill(0, y * width, (y + 1) * width);
       for (const connectivity of [4, 8] as const) {
@@ -135,10 +168,20 @@ describe('componentStats', () => {
     const { labels, count } = labelConnectedComponents(mask, 5, 3, 8);
     const [first, second] = componentStats(labels, count, 5, values);
     expect(first).toEqual({
-      label: 1, area: 3, bbox: { x: 0, y: 0, width: 2, height: 2 }, centroid: { x: 2 / 3, y: 1 / 3 }, meanValue: 3, maxValue: 6,
+      label: 1,
+      area: 3,
+      bbox: { x: 0, y: 0, width: 2, height: 2 },
+      centroid: { x: 2 / 3, y: 1 / 3 },
+      meanValue: 3,
+      maxValue: 6,
     });
     expect(second).toEqual({
-      label: 2, area: 2, bbox: { x: 4, y: 1, width: 1, height: 2 }, centroid: { x: 4, y: 1.5 }, meanValue: 6, maxValue: 8,
+      label: 2,
+      area: 2,
+      bbox: { x: 4, y: 1, width: 1, height: 2 },
+      centroid: { x: 4, y: 1.5 },
+      meanValue: 6,
+      maxValue: 8,
     });
     expect(componentStats(labels, count, 5)[0].meanValue).toBeNull();
   });

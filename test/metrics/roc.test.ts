@@ -1,4 +1,12 @@
-import { imageAuroc, imageScoresFromMaps, imageLabelsFromMasks, pixelAuroc, pixelRocCurve, rocCurve, IMAGE_SCORE_RULE } from '../../src/metrics';
+import {
+  imageAuroc,
+  imageScoresFromMaps,
+  imageLabelsFromMasks,
+  pixelAuroc,
+  pixelRocCurve,
+  rocCurve,
+  IMAGE_SCORE_RULE,
+} from '../../src/metrics';
 import { HAND_MAPS, HAND_MASKS, expectClose, seededRandom } from './helpers';
 
 /** Mann-Whitney U by counting all positive/negative pairs (ties count one half). */
@@ -32,7 +40,11 @@ describe('imageAuroc', () => {
       const labels = Uint8Array.from({ length: n }, () => (random() < 0.3 ? 1 : 0));
       const scores = Float64Array.from(labels, (label) => Math.round((random() + 0.3 * label) * 20) / 20);
       expectClose(imageAuroc(scores, labels), bruteForceAuroc(scores, labels), 1e-12);
-      expectClose(imageAuroc(Float32Array.from(scores), labels), bruteForceAuroc(Float32Array.from(scores), labels), 1e-12);
+      expectClose(
+        imageAuroc(Float32Array.from(scores), labels),
+        bruteForceAuroc(Float32Array.from(scores), labels),
+        1e-12,
+      );
     }
   });
 
@@ -65,7 +77,9 @@ describe('pixelAuroc', () => {
 
   it('equals the image-level computation on the flattened pixels', () => {
     const random = seededRandom(8);
-    const maps = Array.from({ length: 4 }, () => Float32Array.from({ length: 300 }, () => Math.round(random() * 40) / 8));
+    const maps = Array.from({ length: 4 }, () =>
+      Float32Array.from({ length: 300 }, () => Math.round(random() * 40) / 8),
+    );
     const masks = maps.map((map) => Uint8Array.from(map, (value) => (random() < value / 10 ? 255 : 0)));
     const flatScores = new Float32Array(1200);
     const flatLabels = new Uint8Array(1200);

@@ -43,7 +43,9 @@ function awkwardMaps(seed: number, count: number, pixels: number): { maps: Float
       return (random() - 0.3) * 10 ** Math.floor(random() * 12 - 6);
     }),
   );
-  const masks = maps.map((map, m) => (m === 0 ? new Uint8Array(pixels) : Uint8Array.from(map, () => (random() < 0.2 ? 255 : 0))));
+  const masks = maps.map((map, m) =>
+    m === 0 ? new Uint8Array(pixels) : Uint8Array.from(map, () => (random() < 0.2 ? 255 : 0)),
+  );
   return { maps, masks };
 }
 
@@ -92,7 +94,9 @@ describe('scanPixelScoreGroups', () => {
     ['one bucket per pass', { maxBufferedPixels: 1 }],
   ])('merges the runs of negative-only scores when asked (%s)', (_, options) => {
     const positives = maskPositivePixels(maps, masks);
-    const groups = collect((sink) => scanPixelScoreGroups(maps, positives, sink, { ...options, mergeNegativeRuns: true }));
+    const groups = collect((sink) =>
+      scanPixelScoreGroups(maps, positives, sink, { ...options, mergeNegativeRuns: true }),
+    );
     const merged = mergeNegativeRuns(expected);
     expect(groups).toEqual(merged);
     expect(groups.scores.length).toBeLessThan(expected.scores.length);
@@ -102,7 +106,9 @@ describe('scanPixelScoreGroups', () => {
     // Positives only at 5 and 1e-3: the scores between them lie in many 16-bit key buckets.
     const map = Float32Array.of(7, 6, 5, 4, 3, 2, 1, 0.5, 0.25, 1e-3, 1e-4, 1e-5, -1);
     const mask = Uint8Array.from(map, (score) => (score === 5 || score === Math.fround(1e-3) ? 1 : 0));
-    const groups = collect((sink) => scanPixelScoreGroups([map], maskPositivePixels([map], [mask]), sink, { mergeNegativeRuns: true }));
+    const groups = collect((sink) =>
+      scanPixelScoreGroups([map], maskPositivePixels([map], [mask]), sink, { mergeNegativeRuns: true }),
+    );
     expect(groups).toEqual({
       scores: [NaN, 5, NaN, Math.fround(1e-3), NaN],
       negatives: [2, 0, 6, 0, 3],

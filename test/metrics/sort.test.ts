@@ -39,7 +39,10 @@ describe('argsortDescending', () => {
   it('matches a comparison sort on random data with ties', () => {
     const random = seededRandom(11);
     for (const kind of ['f32', 'f64'] as const) {
-      const raw = Array.from({ length: 5000 }, () => Math.round((random() - 0.4) * 200) / 16 * (random() < 0.1 ? 1e30 : 1));
+      const raw = Array.from(
+        { length: 5000 },
+        () => (Math.round((random() - 0.4) * 200) / 16) * (random() < 0.1 ? 1e30 : 1),
+      );
       const values = kind === 'f32' ? Float32Array.from(raw) : Float64Array.from(raw);
       const reference = Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b);
       expect(Array.from(argsortDescending(values))).toEqual(reference);

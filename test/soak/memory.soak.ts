@@ -2,7 +2,17 @@
 // the server stays flat over 5,000 inspections of the demo model: what it holds after 5,000 is
 // within 10% of what it held after the first 500; the ratio is printed.
 import { startTestServer, type TestServer } from '../support/test-server';
-import { activateModel, createCategory, createClients, generateSamples, INSPECT, readDemoModel, registerModel, uploadImages, type Clients } from '../inspection/helpers';
+import {
+  activateModel,
+  createCategory,
+  createClients,
+  generateSamples,
+  INSPECT,
+  readDemoModel,
+  registerModel,
+  uploadImages,
+  type Clients,
+} from '../inspection/helpers';
 
 const FIRST = 500;
 const TOTAL = 5000;
@@ -47,7 +57,9 @@ test(
           while (done < count) {
             const imageId = imageIds[done % imageIds.length];
             done += 1;
-            const result = await clients.labeler.request<{ inspect: { id: string } }>(INSPECT, { input: { categoryId, imageId } });
+            const result = await clients.labeler.request<{ inspect: { id: string } }>(INSPECT, {
+              input: { categoryId, imageId },
+            });
             if (result.errors?.length) failures += 1;
           }
         }),

@@ -26,7 +26,10 @@ export class GraphQLTestClient {
   async request<T>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>> {
     const response = await fetch(this.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
+      headers: {
+        'content-type': 'application/json',
+        ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+      },
       body: JSON.stringify({ query, variables }),
     });
     return (await response.json()) as GraphQLResponse<T>;
@@ -98,12 +101,19 @@ export class SubscriptionRecorder<T> {
     return this.completed;
   }
 
-  async waitFor(predicate: (results: GraphQLResponse<T>[]) => boolean, timeoutMs = 20_000): Promise<GraphQLResponse<T>[]> {
+  async waitFor(
+    predicate: (results: GraphQLResponse<T>[]) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<GraphQLResponse<T>[]> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this.results)) {
-      if (this.completed) throw new Error(`subscription ended before the expected results: ${JSON.stringify(this.results)} ${String(this.error)}`);
+      if (this.completed)
+        throw new Error(
+          `subscription ended before the expected results: ${JSON.stringify(this.results)} ${String(this.error)}`,
+        );
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`timed out waiting for subscription results; got ${JSON.stringify(this.results)}`);
+      if (remaining <= 0)
+        throw new Error(`timed out waiting for subscription results; got ${JSON.stringify(this.results)}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, remaining);
         this.waiters.push(() => {

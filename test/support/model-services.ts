@@ -37,7 +37,16 @@ export async function createModelServices(env: Record<string, string> = {}): Pro
   const logger = pino({ level: 'silent' });
   const { db, objectStore, pubSub, jobQueue } = datasets;
   const inspection = new InspectionDomain({ config, db, objectStore, pubSub, datasets, logger });
-  const evaluation = await EvaluationDomain.create({ config, db, objectStore, pubSub, jobQueue, datasets, inspection, logger });
+  const evaluation = await EvaluationDomain.create({
+    config,
+    db,
+    objectStore,
+    pubSub,
+    jobQueue,
+    datasets,
+    inspection,
+    logger,
+  });
   return {
     ...datasets,
     inspection,
@@ -60,8 +69,14 @@ export async function createCategory(services: ModelServices, name: string): Pro
 /** The bundled demo model registered in the category (READY) and activated. */
 export async function registerDemoModel(services: ModelServices, categoryId: string): Promise<ModelVersionEntity> {
   const bytes = await readFile(demoModelPath());
-  const registered = await services.inspection.models.registerFile({ categoryId, name: 'demo', bytes, createdBy: null });
-  if (registered.status !== 'READY') throw new Error(`the demo model is ${registered.status}: ${registered.failureReason}`);
+  const registered = await services.inspection.models.registerFile({
+    categoryId,
+    name: 'demo',
+    bytes,
+    createdBy: null,
+  });
+  if (registered.status !== 'READY')
+    throw new Error(`the demo model is ${registered.status}: ${registered.failureReason}`);
   return services.inspection.models.activate(registered.id);
 }
 
@@ -73,7 +88,11 @@ export interface SampleImage {
 }
 
 /** Adds images (and masks) to the category as an import does; returns them in the order given. */
-export async function addImages(services: ModelServices, categoryId: string, samples: readonly SampleImage[]): Promise<ImageEntity[]> {
+export async function addImages(
+  services: ModelServices,
+  categoryId: string,
+  samples: readonly SampleImage[],
+): Promise<ImageEntity[]> {
   const images: ImageEntity[] = [];
   for (const [index, sample] of samples.entries()) {
     const outcome = await services.ingest.ingest({

@@ -13,7 +13,8 @@ export function uniqueName(prefix: string): string {
 
 function adminDatabaseUrl(): string {
   const url = process.env.TEST_DATABASE_URL;
-  if (!url) throw new Error('TEST_DATABASE_URL is not set: run the tests through jest (global setup starts PostgreSQL)');
+  if (!url)
+    throw new Error('TEST_DATABASE_URL is not set: run the tests through jest (global setup starts PostgreSQL)');
   return url;
 }
 
@@ -42,13 +43,17 @@ export async function createMigratedDataSource(): Promise<DataSource> {
 
 export function testS3Settings(bucket = uniqueName('test-')): ObjectStoreOptions {
   const endpoint = process.env.TEST_S3_ENDPOINT;
-  if (!endpoint) throw new Error('TEST_S3_ENDPOINT is not set: run the tests through jest (global setup starts s3rver)');
+  if (!endpoint)
+    throw new Error('TEST_S3_ENDPOINT is not set: run the tests through jest (global setup starts s3rver)');
   return {
     endpoint,
     region: 'us-east-1',
     bucket,
     forcePathStyle: true,
-    credentials: { accessKeyId: process.env.TEST_S3_ACCESS_KEY_ID ?? 'S3RVER', secretAccessKey: process.env.TEST_S3_SECRET_ACCESS_KEY ?? 'S3RVER' },
+    credentials: {
+      accessKeyId: process.env.TEST_S3_ACCESS_KEY_ID ?? 'S3RVER',
+      secretAccessKey: process.env.TEST_S3_SECRET_ACCESS_KEY ?? 'S3RVER',
+    },
     defaultUrlExpirySeconds: 900,
   };
 }

@@ -11,7 +11,8 @@ import type { AppPubSub, Topics } from '../../src/pubsub/pubsub';
 import type { ObjectStore } from '../../src/storage/object-store';
 import { createMigratedDataSource, createTestObjectStore } from './resources';
 
-type ServiceName = 'images' | 'ingest' | 'datasets' | 'categories' | 'snapshots' | 'uploads' | 'imports' | 'orphanSweep';
+type ServiceName =
+  'images' | 'ingest' | 'datasets' | 'categories' | 'snapshots' | 'uploads' | 'imports' | 'orphanSweep';
 type DomainServices = Pick<DatasetDomain, ServiceName>;
 
 export interface DatasetServices extends DomainServices {

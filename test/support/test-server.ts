@@ -69,7 +69,10 @@ process.once('SIGTERM', () => {
   process.exit(143);
 });
 
-export async function spawnServer(env: Record<string, string>, known: { adminKey: string; databaseUrl: string; bucket: string }): Promise<TestServer> {
+export async function spawnServer(
+  env: Record<string, string>,
+  known: { adminKey: string; databaseUrl: string; bucket: string },
+): Promise<TestServer> {
   const child = spawn(process.execPath, [MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   runningChildren.add(child);
   child.once('exit', () => runningChildren.delete(child));
@@ -82,7 +85,10 @@ export async function spawnServer(env: Record<string, string>, known: { adminKey
   );
 
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start within ${START_TIMEOUT_MS} ms:\n${output}`)),
+      START_TIMEOUT_MS,
+    );
     const onData = (): void => {
       const match = /^GraphQL: (\S+)$/m.exec(output);
       if (match?.[1]) {

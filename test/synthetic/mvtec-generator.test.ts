@@ -47,12 +47,19 @@ async function listFiles(dir: string): Promise<string[]> {
 async function sha256OfFiles(dir: string): Promise<Map<string, string>> {
   const hashes = new Map<string, string>();
   for (const file of await listFiles(dir)) {
-    hashes.set(file, createHash('sha256').update(await readFile(path.join(dir, file))).digest('hex'));
+    hashes.set(
+      file,
+      createHash('sha256')
+        .update(await readFile(path.join(dir, file)))
+        .digest('hex'),
+    );
   }
   return hashes;
 }
 
-async function readMask(file: string): Promise<{ pixels: Buffer; width: number; height: number; channels: number | undefined }> {
+async function readMask(
+  file: string,
+): Promise<{ pixels: Buffer; width: number; height: number; channels: number | undefined }> {
   const metadata = await sharp(file).metadata();
   // sharp converts to sRGB on raw output; take the one stored channel back out.
   const pixels = await sharp(file).extractChannel(0).raw().toBuffer();
@@ -64,8 +71,22 @@ function countRegions(mask: Uint8Array, size: number, connectivity: 4 | 8): numb
   const seen = new Uint8Array(mask.length);
   const neighbours =
     connectivity === 4
-      ? [[1, 0], [-1, 0], [0, 1], [0, -1]]
-      : [[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]];
+      ? [
+          [1, 0],
+          [-1, 0],
+          [0, 1],
+          [0, -1],
+        ]
+      : [
+          [1, 0],
+          [-1, 0],
+          [0, 1],
+          [0, -1],
+          [1, 1],
+          [1, -1],
+          [-1, 1],
+          [-1, -1],
+        ];
   let regions = 0;
   for (let start = 0; start < mask.length; start++) {
     if (mask[start] === 0 || seen[start] === 1) continue;
@@ -123,7 +144,9 @@ describe('writeMvtecCategory', () => {
     });
     expect(first.imageCount).toBe(4 + 3 + 4 * DEFECT_TYPES.length);
     expect(first.maskCount).toBe(4 * DEFECT_TYPES.length);
-    const listed = first.files.flatMap((file) => (file.maskPath === null ? [file.imagePath] : [file.imagePath, file.maskPath]));
+    const listed = first.files.flatMap((file) =>
+      file.maskPath === null ? [file.imagePath] : [file.imagePath, file.maskPath],
+    );
     expect(listed.sort()).toEqual(expected);
   });
 
@@ -186,7 +209,15 @@ describe('writeMvtecCategory', () => {
 
   it('refuses to write over an existing category unless asked to overwrite', async () => {
     const outDir = path.join(tmpRoot, 'overwrite');
-    const small: WriteMvtecCategoryOptions = { outDir, category: 'plate', seed: 3, size: 32, trainCount: 1, testGoodCount: 1, testDefectCount: 1 };
+    const small: WriteMvtecCategoryOptions = {
+      outDir,
+      category: 'plate',
+      seed: 3,
+      size: 32,
+      trainCount: 1,
+      testGoodCount: 1,
+      testDefectCount: 1,
+    };
     const written = await writeMvtecCategory(small);
     const before = await sha256OfFiles(written.categoryDir);
 
@@ -220,9 +251,12 @@ describe('generateSample', () => {
         for (let pixel = 0; pixel < mask.length; pixel++) {
           const offset = pixel * 3;
           const changed =
-            image[offset] !== cleanImage[offset] || image[offset + 1] !== cleanImage[offset + 1] || image[offset + 2] !== cleanImage[offset + 2];
+            image[offset] !== cleanImage[offset] ||
+            image[offset + 1] !== cleanImage[offset + 1] ||
+            image[offset + 2] !== cleanImage[offset + 2];
           const expected = changed ? 255 : 0;
-          if (mask[pixel] !== expected) wrongPixels.push(`${defect} #${index} pixel ${pixel}: changed=${changed}, mask=${mask[pixel]}`);
+          if (mask[pixel] !== expected)
+            wrongPixels.push(`${defect} #${index} pixel ${pixel}: changed=${changed}, mask=${mask[pixel]}`);
           if (mask[pixel] === 255) masked++;
         }
         expect(wrongPixels.slice(0, 5)).toEqual([]);
@@ -241,7 +275,9 @@ describe('generateSample', () => {
   });
 
   it.each(TEXTURE_KINDS)('renders %s normal images that differ clearly from one another', (texture) => {
-    const images = [0, 1, 2].map((index) => generateSample({ ...base, texture, split: 'train', label: 'good', index }).image);
+    const images = [0, 1, 2].map(
+      (index) => generateSample({ ...base, texture, split: 'train', label: 'good', index }).image,
+    );
     for (const image of images) {
       const mean = image.reduce((sum, value) => sum + value, 0) / image.length;
       const spread = Math.sqrt(image.reduce((sum, value) => sum + (value - mean) ** 2, 0) / image.length);
@@ -260,8 +296,20 @@ describe('generateSample', () => {
 describe('generate-mvtec CLI', () => {
   it('parses the contract flags', () => {
     const command = parseGeneratorArguments([
-      '--out', '/data/out', '--category', 'carpet', '--seed', '42',
-      '--size', '128', '--train', '10', '--test-good', '5', '--test-defect', '2',
+      '--out',
+      '/data/out',
+      '--category',
+      'carpet',
+      '--seed',
+      '42',
+      '--size',
+      '128',
+      '--train',
+      '10',
+      '--test-good',
+      '5',
+      '--test-defect',
+      '2',
     ]);
     expect(command).toEqual({
       kind: 'generate',
@@ -295,7 +343,21 @@ describe('generate-mvtec CLI', () => {
     if (!existsSync(compiledCli)) throw new Error(`${compiledCli} is missing: run "npm run build" first`);
     const outDir = path.join(tmpRoot, 'cli');
     const { stdout } = await execFileAsync(process.execPath, [
-      compiledCli, '--out', outDir, '--category', 'wood', '--seed', '9', '--size', '32', '--train', '2', '--test-good', '1', '--test-defect', '1',
+      compiledCli,
+      '--out',
+      outDir,
+      '--category',
+      'wood',
+      '--seed',
+      '9',
+      '--size',
+      '32',
+      '--train',
+      '2',
+      '--test-good',
+      '1',
+      '--test-defect',
+      '1',
     ]);
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -312,7 +374,15 @@ describe('generate-mvtec CLI', () => {
     });
     expect((await listFiles(path.join(outDir, 'wood'))).length).toBe(13);
 
-    const failure = await execFileAsync(process.execPath, [compiledCli, '--out', outDir, '--category', 'wood', '--seed', 'x']).then(
+    const failure = await execFileAsync(process.execPath, [
+      compiledCli,
+      '--out',
+      outDir,
+      '--category',
+      'wood',
+      '--seed',
+      'x',
+    ]).then(
       () => null,
       (error: { code?: number; stderr?: string }) => error,
     );

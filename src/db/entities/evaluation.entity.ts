@@ -1,4 +1,13 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+} from 'typeorm';
 import { CategoryEntity } from './category.entity';
 import { ModelVersionEntity } from './model-version.entity';
 import { SnapshotEntity } from './snapshot.entity';
@@ -11,7 +20,11 @@ export enum EvaluationStatus {
   CANCELLED = 'CANCELLED',
 }
 
-export const FINAL_EVALUATION_STATUSES: ReadonlySet<EvaluationStatus> = new Set([EvaluationStatus.SUCCEEDED, EvaluationStatus.FAILED, EvaluationStatus.CANCELLED]);
+export const FINAL_EVALUATION_STATUSES: ReadonlySet<EvaluationStatus> = new Set([
+  EvaluationStatus.SUCCEEDED,
+  EvaluationStatus.FAILED,
+  EvaluationStatus.CANCELLED,
+]);
 
 export interface StoredCurvePoint {
   x: number;

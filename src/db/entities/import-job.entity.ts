@@ -1,4 +1,13 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+} from 'typeorm';
 import { DatasetEntity } from './dataset.entity';
 
 export enum ImportJobStatus {
@@ -8,7 +17,10 @@ export enum ImportJobStatus {
   FAILED = 'FAILED',
 }
 
-export const FINAL_IMPORT_STATUSES: ReadonlySet<ImportJobStatus> = new Set([ImportJobStatus.SUCCEEDED, ImportJobStatus.FAILED]);
+export const FINAL_IMPORT_STATUSES: ReadonlySet<ImportJobStatus> = new Set([
+  ImportJobStatus.SUCCEEDED,
+  ImportJobStatus.FAILED,
+]);
 
 /** One problem found while importing: a file (relative to the source) and why it was not imported. */
 export interface ImportProblem {

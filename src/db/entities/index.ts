@@ -12,4 +12,20 @@ import { SeedMarkerEntity } from './seed-marker.entity';
 import { SnapshotEntity, SnapshotImageEntity } from './snapshot.entity';
 
 /** Every entity TypeORM knows; each domain adds its own here. */
-export const entities = [ApiKeyEntity, DatasetEntity, CategoryEntity, ImageEntity, SnapshotEntity, SnapshotImageEntity, ImageUploadEntity, ImportJobEntity, ModelVersionEntity, ModelUploadEntity, InspectionEntity, InspectionUploadEntity, SeedMarkerEntity, EvaluationEntity, EvaluationImageResultEntity];
+export const entities = [
+  ApiKeyEntity,
+  DatasetEntity,
+  CategoryEntity,
+  ImageEntity,
+  SnapshotEntity,
+  SnapshotImageEntity,
+  ImageUploadEntity,
+  ImportJobEntity,
+  ModelVersionEntity,
+  ModelUploadEntity,
+  InspectionEntity,
+  InspectionUploadEntity,
+  SeedMarkerEntity,
+  EvaluationEntity,
+  EvaluationImageResultEntity,
+];

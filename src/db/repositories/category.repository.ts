@@ -38,12 +38,18 @@ export class CategoryRepository {
     return this.repository
       .createQueryBuilder('category')
       .innerJoin('category.dataset', 'dataset', 'dataset.deletedAt IS NULL')
-      .where('category.datasetId = :datasetId AND category.name = :name AND category.deletedAt IS NULL', { datasetId, name })
+      .where('category.datasetId = :datasetId AND category.name = :name AND category.deletedAt IS NULL', {
+        datasetId,
+        name,
+      })
       .getOne();
   }
 
   findLive(id: string): Promise<CategoryEntity | null> {
-    return this.repository.createQueryBuilder('category').where('category.id = :id AND category.deletedAt IS NULL', { id }).getOne();
+    return this.repository
+      .createQueryBuilder('category')
+      .where('category.id = :id AND category.deletedAt IS NULL', { id })
+      .getOne();
   }
 
   /** Within a transaction: the live category, locked against concurrent changes until the transaction ends. */
@@ -66,7 +72,9 @@ export class CategoryRepository {
 
   /** Ids of every category of the dataset, deleted ones included. */
   async listIdsOfDataset(datasetId: string): Promise<string[]> {
-    const rows = await this.manager.query<Array<{ id: string }>>('SELECT id FROM category WHERE dataset_id = $1', [datasetId]);
+    const rows = await this.manager.query<Array<{ id: string }>>('SELECT id FROM category WHERE dataset_id = $1', [
+      datasetId,
+    ]);
     return rows.map((row) => row.id);
   }
 
@@ -75,7 +83,9 @@ export class CategoryRepository {
   }
 
   async markDeletedOfDataset(datasetId: string): Promise<void> {
-    await this.manager.query('UPDATE category SET deleted_at = now() WHERE dataset_id = $1 AND deleted_at IS NULL', [datasetId]);
+    await this.manager.query('UPDATE category SET deleted_at = now() WHERE dataset_id = $1 AND deleted_at IS NULL', [
+      datasetId,
+    ]);
   }
 
   /**

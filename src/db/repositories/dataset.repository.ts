@@ -18,11 +18,17 @@ export class DatasetRepository {
   }
 
   findLive(id: string): Promise<DatasetEntity | null> {
-    return this.repository.createQueryBuilder('dataset').where('dataset.id = :id AND dataset.deletedAt IS NULL', { id }).getOne();
+    return this.repository
+      .createQueryBuilder('dataset')
+      .where('dataset.id = :id AND dataset.deletedAt IS NULL', { id })
+      .getOne();
   }
 
   findLiveByName(name: string): Promise<DatasetEntity | null> {
-    return this.repository.createQueryBuilder('dataset').where('dataset.name = :name AND dataset.deletedAt IS NULL', { name }).getOne();
+    return this.repository
+      .createQueryBuilder('dataset')
+      .where('dataset.name = :name AND dataset.deletedAt IS NULL', { name })
+      .getOne();
   }
 
   /** Within a transaction: the live dataset, locked against concurrent changes until the transaction ends. */
@@ -46,7 +52,10 @@ export class DatasetRepository {
 
   /** Removes the dataset if it has no category at all (one that never had any). */
   async deleteIfWithoutCategories(id: string): Promise<void> {
-    await this.manager.query('DELETE FROM dataset WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM category WHERE dataset_id = $1)', [id]);
+    await this.manager.query(
+      'DELETE FROM dataset WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM category WHERE dataset_id = $1)',
+      [id],
+    );
   }
 
   /** Removes those of the datasets that are marked deleted and have no category left. */

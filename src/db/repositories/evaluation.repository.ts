@@ -44,7 +44,10 @@ export class EvaluationRepository {
   }
 
   async statusOf(id: string): Promise<EvaluationStatus | null> {
-    const rows = await this.manager.query<Array<{ status: EvaluationStatus }>>('SELECT status FROM evaluation WHERE id = $1', [id]);
+    const rows = await this.manager.query<Array<{ status: EvaluationStatus }>>(
+      'SELECT status FROM evaluation WHERE id = $1',
+      [id],
+    );
     return rows[0]?.status ?? null;
   }
 
@@ -52,7 +55,8 @@ export class EvaluationRepository {
   page(filter: EvaluationListFilter, page: PageRequest): Promise<Page<EvaluationEntity>> {
     const query = this.repository.createQueryBuilder('evaluation');
     if (filter.modelId !== undefined) query.andWhere('evaluation.modelId = :modelId', { modelId: filter.modelId });
-    if (filter.categoryId !== undefined) query.andWhere('evaluation.categoryId = :categoryId', { categoryId: filter.categoryId });
+    if (filter.categoryId !== undefined)
+      query.andWhere('evaluation.categoryId = :categoryId', { categoryId: filter.categoryId });
     return paginate(query, newestFirst<EvaluationEntity>('evaluation'), page);
   }
 
@@ -73,7 +77,14 @@ export class EvaluationRepository {
         WHERE model.id = $2 AND model.status = 'READY' AND snapshot.id = $3
           FOR SHARE OF model, snapshot
        RETURNING id, total`,
-      [evaluation.id, evaluation.modelId, evaluation.snapshotId, evaluation.auproLimit, evaluation.imageScoreRule, evaluation.requestedBy],
+      [
+        evaluation.id,
+        evaluation.modelId,
+        evaluation.snapshotId,
+        evaluation.auproLimit,
+        evaluation.imageScoreRule,
+        evaluation.requestedBy,
+      ],
     );
     const row = created[0];
     return row ? { id: row.id, total: Number(row.total) } : null;

@@ -39,9 +39,11 @@ export class ImageUploadRepository {
 
   /** Removes the pending uploads of the categories; returns their ids. */
   async deleteOfCategories(categoryIds: readonly string[]): Promise<string[]> {
-    const rows = await queryRows<{ id: string }>(this.manager, 'DELETE FROM image_upload WHERE category_id = ANY($1::uuid[]) RETURNING id', [
-      [...categoryIds],
-    ]);
+    const rows = await queryRows<{ id: string }>(
+      this.manager,
+      'DELETE FROM image_upload WHERE category_id = ANY($1::uuid[]) RETURNING id',
+      [[...categoryIds]],
+    );
     return rows.map((row) => row.id);
   }
 

@@ -33,9 +33,7 @@ export type NewImage = Pick<
 >;
 
 export type InsertOutcome =
-  | { kind: 'inserted'; image: ImageEntity }
-  | { kind: 'duplicate'; existing: ImageEntity }
-  | { kind: 'category-gone' };
+  { kind: 'inserted'; image: ImageEntity } | { kind: 'duplicate'; existing: ImageEntity } | { kind: 'category-gone' };
 
 /** Live images of one category counted by split and defect type. */
 export interface ImageCount {
@@ -47,13 +45,7 @@ export interface ImageCount {
 
 /** The tables whose rows own objects in the bucket, each under its own key prefix (see the orphan sweep). */
 export type ObjectOwnerTable =
-  | 'image_upload'
-  | 'image'
-  | 'model_upload'
-  | 'model_version'
-  | 'inspection_upload'
-  | 'inspection'
-  | 'evaluation';
+  'image_upload' | 'image' | 'model_upload' | 'model_version' | 'inspection_upload' | 'inspection' | 'evaluation';
 
 /** The SQL of the image table (and of snapshot_image, through which snapshots list images). */
 export class ImageRepository {
@@ -71,7 +63,10 @@ export class ImageRepository {
   findLiveBySha256(categoryId: string, sha256: string): Promise<ImageEntity | null> {
     return this.repository
       .createQueryBuilder('image')
-      .where('image.categoryId = :categoryId AND image.sha256 = :sha256 AND image.deletedAt IS NULL', { categoryId, sha256 })
+      .where('image.categoryId = :categoryId AND image.sha256 = :sha256 AND image.deletedAt IS NULL', {
+        categoryId,
+        sha256,
+      })
       .getOne();
   }
 
@@ -104,7 +99,9 @@ export class ImageRepository {
   listOfSnapshot(snapshotId: string): Promise<ImageEntity[]> {
     return this.repository
       .createQueryBuilder('image')
-      .innerJoin(SnapshotImageEntity, 'member', 'member.imageId = image.id AND member.snapshotId = :snapshotId', { snapshotId })
+      .innerJoin(SnapshotImageEntity, 'member', 'member.imageId = image.id AND member.snapshotId = :snapshotId', {
+        snapshotId,
+      })
       .orderBy('image.split', 'ASC')
       .addOrderBy('image.defectType', 'ASC', 'NULLS FIRST')
       .addOrderBy('image.id', 'ASC')
@@ -113,14 +110,21 @@ export class ImageRepository {
 
   /** Live images by category, split and defect type, in one query for all the categories asked. */
   async countLiveByCategory(categoryIds: readonly string[]): Promise<ImageCount[]> {
-    const rows = await this.manager.query<Array<{ category_id: string; split: ImageSplit; defect_type: string | null; count: string }>>(
+    const rows = await this.manager.query<
+      Array<{ category_id: string; split: ImageSplit; defect_type: string | null; count: string }>
+    >(
       `SELECT category_id, split, defect_type, count(*) AS count
          FROM image
         WHERE category_id = ANY($1::uuid[]) AND deleted_at IS NULL
         GROUP BY category_id, split, defect_type`,
       [[...categoryIds]],
     );
-    return rows.map((row) => ({ categoryId: row.category_id, split: row.split, defectType: row.defect_type, count: Number(row.count) }));
+    return rows.map((row) => ({
+      categoryId: row.category_id,
+      split: row.split,
+      defectType: row.defect_type,
+      count: Number(row.count),
+    }));
   }
 
   /**
@@ -156,7 +160,8 @@ export class ImageRepository {
         image.importJobId,
       ],
     );
-    if (inserted.length === 1) return { kind: 'inserted', image: await this.repository.findOneByOrFail({ id: image.id }) };
+    if (inserted.length === 1)
+      return { kind: 'inserted', image: await this.repository.findOneByOrFail({ id: image.id }) };
     const existing = await this.findLiveBySha256(image.categoryId, image.sha256);
     return existing ? { kind: 'duplicate', existing } : { kind: 'category-gone' };
   }
@@ -166,9 +171,10 @@ export class ImageRepository {
   }
 
   async markDeletedInCategories(categoryIds: readonly string[]): Promise<void> {
-    await this.manager.query('UPDATE image SET deleted_at = now() WHERE category_id = ANY($1::uuid[]) AND deleted_at IS NULL', [
-      [...categoryIds],
-    ]);
+    await this.manager.query(
+      'UPDATE image SET deleted_at = now() WHERE category_id = ANY($1::uuid[]) AND deleted_at IS NULL',
+      [[...categoryIds]],
+    );
   }
 
   /**
@@ -192,7 +198,9 @@ export class ImageRepository {
    * orphan sweep, which asks about every such table).
    */
   async existingOwnerIds(table: ObjectOwnerTable, ids: readonly string[]): Promise<Set<string>> {
-    const rows = await this.manager.query<Array<{ id: string }>>(`SELECT id FROM ${table} WHERE id = ANY($1::uuid[])`, [[...ids]]);
+    const rows = await this.manager.query<Array<{ id: string }>>(`SELECT id FROM ${table} WHERE id = ANY($1::uuid[])`, [
+      [...ids],
+    ]);
     return new Set(rows.map((row) => row.id));
   }
 }

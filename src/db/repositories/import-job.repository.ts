@@ -3,7 +3,10 @@ import { ImportJobEntity, type ImportJobStatus, type ImportProblem } from '../en
 import { newestFirst, paginate, type Page, type PageRequest } from '../pagination';
 import { queryRows } from '../sql';
 
-export type NewImportJob = Pick<ImportJobEntity, 'datasetId' | 'sourceS3Prefix' | 'sourceLocalPath' | 'categories' | 'requestedBy'>;
+export type NewImportJob = Pick<
+  ImportJobEntity,
+  'datasetId' | 'sourceS3Prefix' | 'sourceLocalPath' | 'categories' | 'requestedBy'
+>;
 
 /** The counters of a run, as ImportProgress keeps them. */
 export interface ImportCounters {
@@ -92,7 +95,15 @@ export class ImportJobRepository {
       `UPDATE import_job SET total = $2, processed = $3, imported = $4, duplicates = $5, error_count = $6,
               errors = errors || $7::jsonb, updated_at = now()
         WHERE id = $1`,
-      [id, counters.total, counters.processed, counters.imported, counters.duplicates, counters.errorCount, JSON.stringify(newProblems)],
+      [
+        id,
+        counters.total,
+        counters.processed,
+        counters.imported,
+        counters.duplicates,
+        counters.errorCount,
+        JSON.stringify(newProblems),
+      ],
     );
   }
 
@@ -102,6 +113,9 @@ export class ImportJobRepository {
 
   /** A final status, with the time it was reached. */
   async finish(id: string, status: ImportJobStatus): Promise<void> {
-    await this.manager.query('UPDATE import_job SET status = $2, finished_at = now(), updated_at = now() WHERE id = $1', [id, status]);
+    await this.manager.query(
+      'UPDATE import_job SET status = $2, finished_at = now(), updated_at = now() WHERE id = $1',
+      [id, status],
+    );
   }
 }

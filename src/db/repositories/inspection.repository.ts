@@ -54,9 +54,11 @@ export class InspectionRepository {
   /** Inspections, newest first. */
   page(filter: InspectionListFilter, page: PageRequest): Promise<Page<InspectionEntity>> {
     const query = this.repository.createQueryBuilder('inspection').where('TRUE');
-    if (filter.categoryId !== undefined) query.andWhere('inspection.categoryId = :categoryId', { categoryId: filter.categoryId });
+    if (filter.categoryId !== undefined)
+      query.andWhere('inspection.categoryId = :categoryId', { categoryId: filter.categoryId });
     if (filter.modelId !== undefined) query.andWhere('inspection.modelId = :modelId', { modelId: filter.modelId });
-    if (filter.isAnomalous !== undefined) query.andWhere('inspection.isAnomalous = :isAnomalous', { isAnomalous: filter.isAnomalous });
+    if (filter.isAnomalous !== undefined)
+      query.andWhere('inspection.isAnomalous = :isAnomalous', { isAnomalous: filter.isAnomalous });
     if (filter.minScore !== undefined) query.andWhere('inspection.score >= :minScore', { minScore: filter.minScore });
     if (filter.since !== undefined) query.andWhere('inspection.createdAt >= :since', { since: filter.since });
     if (filter.until !== undefined) query.andWhere('inspection.createdAt < :until', { until: filter.until });

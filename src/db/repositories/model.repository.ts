@@ -6,11 +6,22 @@ import { queryRows } from '../sql';
 /** A new version row: VALIDATING, its contract fields still unknown. */
 export type NewModelVersion = Pick<
   ModelVersionEntity,
-  'id' | 'categoryId' | 'name' | 'version' | 'objectKey' | 'sha256' | 'byteSize' | 'threshold' | 'snapshotId' | 'createdBy'
+  | 'id'
+  | 'categoryId'
+  | 'name'
+  | 'version'
+  | 'objectKey'
+  | 'sha256'
+  | 'byteSize'
+  | 'threshold'
+  | 'snapshotId'
+  | 'createdBy'
 >;
 
 /** What validation writes: READY with the contract fields, or FAILED with the reason. */
-export type ValidationOutcome = Partial<Omit<ModelVersionEntity, 'id' | 'categoryId' | 'name' | 'version' | 'createdAt'>>;
+export type ValidationOutcome = Partial<
+  Omit<ModelVersionEntity, 'id' | 'categoryId' | 'name' | 'version' | 'createdAt'>
+>;
 
 /** The SQL of the model_version table. */
 export class ModelRepository {
@@ -52,7 +63,10 @@ export class ModelRepository {
   }
 
   async listActiveReadyIds(): Promise<string[]> {
-    const rows = await this.repository.find({ select: { id: true }, where: { isActive: true, status: ModelStatus.READY } });
+    const rows = await this.repository.find({
+      select: { id: true },
+      where: { isActive: true, status: ModelStatus.READY },
+    });
     return rows.map((row) => row.id);
   }
 
@@ -119,10 +133,10 @@ export class ModelRepository {
 
   /** Deactivates the category's active version unless it is `keptId`. */
   async deactivateOthers(categoryId: string, keptId: string): Promise<void> {
-    await this.manager.query('UPDATE model_version SET is_active = false WHERE category_id = $1 AND is_active AND id <> $2', [
-      categoryId,
-      keptId,
-    ]);
+    await this.manager.query(
+      'UPDATE model_version SET is_active = false WHERE category_id = $1 AND is_active AND id <> $2',
+      [categoryId, keptId],
+    );
   }
 
   /** Marks a READY version active; false if it is gone or not READY. */
@@ -154,6 +168,9 @@ export class ModelRepository {
 
   /** The newest READY version of that name in the category (the demo seed looks for its model). */
   findLatestReady(categoryId: string, name: string): Promise<ModelVersionEntity | null> {
-    return this.repository.findOne({ where: { categoryId, name, status: ModelStatus.READY }, order: { version: 'DESC' } });
+    return this.repository.findOne({
+      where: { categoryId, name, status: ModelStatus.READY },
+      order: { version: 'DESC' },
+    });
   }
 }

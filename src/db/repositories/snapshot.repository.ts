@@ -35,9 +35,10 @@ export class SnapshotRepository {
        SELECT $1, image.id FROM image WHERE image.category_id = $2 AND image.deleted_at IS NULL FOR SHARE OF image`,
       [snapshotId, categoryId],
     );
-    await this.manager.query('UPDATE snapshot SET image_count = (SELECT count(*) FROM snapshot_image WHERE snapshot_id = $1) WHERE id = $1', [
-      snapshotId,
-    ]);
+    await this.manager.query(
+      'UPDATE snapshot SET image_count = (SELECT count(*) FROM snapshot_image WHERE snapshot_id = $1) WHERE id = $1',
+      [snapshotId],
+    );
   }
 
   findById(id: string): Promise<SnapshotEntity | null> {
@@ -51,14 +52,19 @@ export class SnapshotRepository {
 
   /** Snapshots of categories, newest first. */
   listOfCategories(categoryIds: readonly string[]): Promise<SnapshotEntity[]> {
-    return this.repository.find({ where: { categoryId: In([...categoryIds]) }, order: { createdAt: 'DESC', id: 'DESC' } });
+    return this.repository.find({
+      where: { categoryId: In([...categoryIds]) },
+      order: { createdAt: 'DESC', id: 'DESC' },
+    });
   }
 
   /** Deletes the snapshot (its list of images goes with it); returns its category's id, or null if there was no such snapshot. */
   async delete(id: string): Promise<string | null> {
-    const deleted = await queryRows<{ category_id: string }>(this.manager, 'DELETE FROM snapshot WHERE id = $1 RETURNING category_id', [
-      id,
-    ]);
+    const deleted = await queryRows<{ category_id: string }>(
+      this.manager,
+      'DELETE FROM snapshot WHERE id = $1 RETURNING category_id',
+      [id],
+    );
     return deleted[0]?.category_id ?? null;
   }
 }

@@ -58,11 +58,20 @@ const manifestSchema = z.object({
 export async function readParitySet(directory: string): Promise<ParitySet> {
   const manifest = manifestSchema.parse(JSON.parse(await readFile(path.join(directory, 'manifest.json'), 'utf8')));
   const entries = [
-    ...Object.entries(manifest.images ?? {}).map(([name, entry]) => ({ name, file: entry.file, input: `${name}.input.f32` })),
+    ...Object.entries(manifest.images ?? {}).map(([name, entry]) => ({
+      name,
+      file: entry.file,
+      input: `${name}.input.f32`,
+    })),
     ...(manifest.cases ?? []).map((entry) => ({
       name: entry.name,
       file: entry.image,
-      input: entry.input === undefined ? `${entry.name}.input.f32` : typeof entry.input === 'string' ? entry.input : entry.input.file,
+      input:
+        entry.input === undefined
+          ? `${entry.name}.input.f32`
+          : typeof entry.input === 'string'
+            ? entry.input
+            : entry.input.file,
     })),
   ];
   if (entries.length === 0) throw new Error(`${directory}/manifest.json lists no images ("images" or "cases")`);
@@ -70,7 +79,11 @@ export async function readParitySet(directory: string): Promise<ParitySet> {
     inputSize: manifest.input_size,
     mean: manifest.mean ?? manifest.preprocessing?.mean ?? IMAGENET_MEAN,
     std: manifest.std ?? manifest.preprocessing?.std ?? IMAGENET_STD,
-    images: entries.map(({ name, file, input }) => ({ name, imagePath: path.join(directory, file), tensorPath: path.join(directory, input) })),
+    images: entries.map(({ name, file, input }) => ({
+      name,
+      imagePath: path.join(directory, file),
+      tensorPath: path.join(directory, input),
+    })),
   };
 }
 
@@ -128,7 +141,13 @@ async function main(directories: readonly string[]): Promise<void> {
     for (const resize of RESIZE_METHODS) {
       const results = await measurePreprocessParity(set, resize);
       console.log(`\n${directory} → ${set.inputSize.join('×')}, resize ${resize}`);
-      console.log('image'.padEnd(24), 'size'.padEnd(11), 'max |Δ|'.padStart(10), 'mean |Δ|'.padStart(10), '>1 level'.padStart(9));
+      console.log(
+        'image'.padEnd(24),
+        'size'.padEnd(11),
+        'max |Δ|'.padStart(10),
+        'mean |Δ|'.padStart(10),
+        '>1 level'.padStart(9),
+      );
       for (const r of results) {
         console.log(
           r.name.padEnd(24),
