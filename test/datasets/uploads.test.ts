@@ -21,6 +21,7 @@ import {
   type ConfirmResult,
   type FileToUpload,
 } from './helpers';
+import { bmpOf } from '../support/bmp';
 
 const UPLOAD_MAX_BYTES = 200_000;
 const IMAGE_MAX_PIXELS = 100_000;
@@ -221,31 +222,6 @@ describe('uploading samples through presigned URLs', () => {
     expect(bySha.get(sha256(bmp))).toMatchObject({ format: 'bmp', channels: 3 });
   });
 });
-
-/** A 24-bit bottom-up BMP of RGB pixels. */
-function bmpOf(rgb: Buffer, width: number, height: number): Buffer {
-  const rowSize = Math.ceil((width * 3) / 4) * 4;
-  const header = Buffer.alloc(54);
-  header.write('BM', 0);
-  header.writeUInt32LE(54 + rowSize * height, 2);
-  header.writeUInt32LE(54, 10);
-  header.writeUInt32LE(40, 14);
-  header.writeInt32LE(width, 18);
-  header.writeInt32LE(height, 22);
-  header.writeUInt16LE(1, 26);
-  header.writeUInt16LE(24, 28);
-  const pixels = Buffer.alloc(rowSize * height);
-  for (let y = 0; y < height; y += 1) {
-    for (let x = 0; x < width; x += 1) {
-      const source = ((height - 1 - y) * width + x) * 3;
-      const target = y * rowSize + x * 3;
-      pixels[target] = rgb[source + 2] ?? 0;
-      pixels[target + 1] = rgb[source + 1] ?? 0;
-      pixels[target + 2] = rgb[source] ?? 0;
-    }
-  }
-  return Buffer.concat([header, pixels]);
-}
 
 describe('every refusal has its code and leaves nothing behind', () => {
   let categoryId: string;

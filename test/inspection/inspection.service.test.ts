@@ -17,6 +17,7 @@ import {
   type ModelServices,
 } from '../support/model-services';
 import { generateSamples, put, readDemoModel } from './helpers';
+import { bmpOf } from '../support/bmp';
 
 /** Scores of the same tensor agree to float32 precision. */
 function expectSameScore(actual: number, expected: number): void {
@@ -25,31 +26,6 @@ function expectSameScore(actual: number, expected: number): void {
 
 function isPng(bytes: Buffer): boolean {
   return bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
-}
-
-/** A 24-bit bottom-up BMP of RGB pixels. */
-function bmpOf(rgb: Buffer, width: number, height: number): Buffer {
-  const rowSize = Math.ceil((width * 3) / 4) * 4;
-  const header = Buffer.alloc(54);
-  header.write('BM', 0);
-  header.writeUInt32LE(54 + rowSize * height, 2);
-  header.writeUInt32LE(54, 10);
-  header.writeUInt32LE(40, 14);
-  header.writeInt32LE(width, 18);
-  header.writeInt32LE(height, 22);
-  header.writeUInt16LE(1, 26);
-  header.writeUInt16LE(24, 28);
-  const pixels = Buffer.alloc(rowSize * height);
-  for (let y = 0; y < height; y += 1) {
-    for (let x = 0; x < width; x += 1) {
-      const source = ((height - 1 - y) * width + x) * 3;
-      const target = y * rowSize + x * 3;
-      pixels[target] = rgb[source + 2] ?? 0;
-      pixels[target + 1] = rgb[source + 1] ?? 0;
-      pixels[target + 2] = rgb[source] ?? 0;
-    }
-  }
-  return Buffer.concat([header, pixels]);
 }
 
 let services: ModelServices;
