@@ -17,13 +17,23 @@
  * workers with INFERENCE_WORKERS=1), on a random normalised input.
  * Service: the real server (`dist/src/main.js`) with PostgreSQL and S3 (s3rver) in a process of
  * their own, as in a deployment; the model registered and activated over HTTP, and
- * `inspect(categoryId, imageId)` on generated images of the model's input size.
+ * `inspect(categoryId, imageId)` and `inspectBatch(categoryId, imageIds)` on 32 generated images
+ * of the model's input size.
  *
  * The machines this runs on are shared, and their load drifts during a run, so raw and service
- * are measured interleaved: latency as pairs (one raw `session.run`, then one sequential
- * `inspect`), throughput as alternating rounds (raw batches of the best size, then the service
- * under 16 concurrent clients), `health` latency sampled during the service rounds. Ratios are of
- * the medians of the pairs and of the summed rounds.
+ * are measured interleaved, in phases: latency as pairs (one raw `session.run`, then one
+ * sequential `inspect`); throughput as alternating rounds (raw batches of the best size, then the
+ * service under 16 concurrent `inspect` clients); batch as alternating rounds of the same length
+ * (raw batches again, then sequential `inspectBatch` calls of 32 images each); `health` latency
+ * sampled every 20 ms under the 16-client load. Ratios are of the medians of the pairs (and the
+ * overhead the difference of those medians) and of the summed rounds. The machine's CPU busy
+ * share (aggregate `cpu` line of /proc/stat, iowait counted as idle) and load average are read at
+ * the start and end of each model's measurement, the bench's own client, server and S3 included.
+ *
+ * Targets (the table's header says which applies to which model): demo model, `inspect` p50
+ * minus raw p50 ≤ 5 ms at concurrency 1, 16-client throughput ≥ 0.5× raw best batch,
+ * `inspectBatch` of 32 ≥ 0.8× raw; full-size model, `inspect` p50 ÷ raw p50 ≤ 1.05, 16-client
+ * throughput ≥ 0.95× raw; both, `health` p99 < 20 ms under the 16-client load.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -51,6 +61,8 @@ const CONCURRENCY = 16;
 const HEALTH_INTERVAL_MS = 20;
 /** Alternating raw / service rounds of the throughput measurement. */
 const THROUGHPUT_ROUNDS = 3;
+/** Dataset images per `inspectBatch` call (the server's INSPECT_BATCH_MAX_IMAGES is set to it). */
+const INSPECT_BATCH_IMAGES = 32;
 /** Latency pairs measured at least, however long they take: a median of fewer says little. */
 const MIN_LATENCY_PAIRS = 25;
 const BUCKET = 'bench';
@@ -96,6 +108,22 @@ function findFullModel(): string | null {
 }
 
 const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);
+
+/** Idle (idle + iowait) and total jiffies of all CPUs, from /proc/stat's aggregate line; null off Linux. */
+function readCpuTimes(): { idle: number; total: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((entry) => entry.startsWith('cpu '));
+    if (!line) return null;
+    // user nice system idle iowait irq softirq steal; guest and guest_nice are already in user and nice.
+    const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (fields.length < 5 || fields.some((field) => !Number.isFinite(field))) return null;
+    return { idle: (fields[3] as number) + (fields[4] as number), total: sum(fields) };
+  } catch {
+    return null;
+  }
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -262,6 +290,7 @@ async function startServer(
     INFERENCE_MAX_BATCH_SIZE: String(maxBatchSize),
     INFERENCE_MAX_QUEUE_LENGTH: String(Math.max(64, 4 * CONCURRENCY)),
     INFERENCE_TIMEOUT_MS: '600000',
+    INSPECT_BATCH_MAX_IMAGES: String(INSPECT_BATCH_IMAGES),
   };
   const server = await spawnAndWait([path.join(PROJECT_ROOT, 'dist', 'src', 'main.js')], env, /^GraphQL: (\S+)$/m);
   return { ...server, url: server.match[1] as string };
@@ -272,7 +301,7 @@ function inferenceSettingsFromEnvironment(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('INFERENCE_')));
 }
 
-/** A category with a few generated test images of the model's input size, and the model active. */
+/** A category with INSPECT_BATCH_IMAGES generated test images of the model's input size, and the model active. */
 async function prepareCategory(
   client: Client,
   label: string,
@@ -299,7 +328,7 @@ async function prepareCategory(
       seed: 11,
       size,
       trainCount: 0,
-      testGoodCount: 8,
+      testGoodCount: INSPECT_BATCH_IMAGES,
       testDefectCount: 0,
     });
     for (const file of summary.files) {
@@ -353,6 +382,8 @@ async function prepareCategory(
 
 const INSPECT =
   'mutation($c: ID!, $i: ID!) { inspect(input: { categoryId: $c, imageId: $i }) { id score latencyMs anomalyMapUrl overlayUrl maskUrl } }';
+const INSPECT_BATCH =
+  'mutation($c: ID!, $ids: [ID!]!) { inspectBatch(input: { categoryId: $c, imageIds: $ids }) { id score latencyMs anomalyMapUrl overlayUrl maskUrl } }';
 
 interface Measurements {
   /** outsideServiceP50: median over requests of e2e minus the server's latencyMs (HTTP, GraphQL, auth, the row insert, the client). */
@@ -363,6 +394,8 @@ interface Measurements {
     e2eP99: number;
     serverP50: number;
     outsideServiceP50: number;
+    /** e2eP50 − rawP50: the difference of the medians. */
+    overheadP50: number;
     pairs: number;
   };
   throughput: {
@@ -374,7 +407,21 @@ interface Measurements {
     e2eP99: number;
     requests: number;
   };
+  /** Alternating rounds: raw batches of the best size, then sequential `inspectBatch` calls of `images` each. */
+  batch: {
+    images: number;
+    rawBatchSize: number;
+    raw: number;
+    service: number;
+    rounds: Array<{ raw: number; service: number }>;
+    /** Client wall time of one `inspectBatch` call. */
+    callP50: number;
+    callP99: number;
+    calls: number;
+  };
   health: { p50: number; p99: number; max: number; samples: number };
+  /** The machine over the whole measurement (null where /proc/stat cannot be read). */
+  cpu: { busyPercent: number | null; seconds: number; loadAverageStart: number[]; loadAverageEnd: number[] };
 }
 
 async function measure(
@@ -385,8 +432,11 @@ async function measure(
   categoryId: string,
   imageIds: string[],
   seconds: number,
-  phase: (name: 'latency' | 'throughput' | 'health' | 'end') => void,
+  phase: (name: 'latency' | 'throughput' | 'batch' | 'health' | 'end') => void,
 ): Promise<Measurements> {
+  const cpuAtStart = readCpuTimes();
+  const loadAverageStart = os.loadavg();
+  const measureStarted = performance.now();
   let next = 0;
   const inspect = async (): Promise<{ ms: number; serverMs: number }> => {
     const started = performance.now();
@@ -395,6 +445,15 @@ async function measure(
       i: imageIds[next++ % imageIds.length],
     });
     return { ms: performance.now() - started, serverMs: data.inspect.latencyMs };
+  };
+  let nextBatch = 0;
+  const inspectBatch = async (): Promise<number> => {
+    const ids = Array.from({ length: INSPECT_BATCH_IMAGES }, () => imageIds[nextBatch++ % imageIds.length]);
+    const started = performance.now();
+    const data = await client.request<{ inspectBatch: unknown[] }>(INSPECT_BATCH, { c: categoryId, ids });
+    if (data.inspectBatch.length !== ids.length)
+      throw new Error(`inspectBatch answered ${data.inspectBatch.length} results for ${ids.length} images`);
+    return performance.now() - started;
   };
   const single = raw.tensor(1);
   for (let i = 0; i < 3; i++) {
@@ -429,14 +488,18 @@ async function measure(
   }> = [];
   const concurrent: number[] = [];
   const health: number[] = [];
-  for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
+  /** One raw round: batches of the best size for at least roundMs (and two batches). */
+  const rawRound = async (): Promise<{ rawImages: number; rawMs: number }> => {
     const rawStarted = performance.now();
     let rawImages = 0;
     while (rawImages < 2 * sweep.best.batchSize || performance.now() - rawStarted < roundMs) {
       await raw.time(batch);
       rawImages += sweep.best.batchSize;
     }
-    const rawMs = performance.now() - rawStarted;
+    return { rawImages, rawMs: performance.now() - rawStarted };
+  };
+  for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
+    const { rawImages, rawMs } = await rawRound();
 
     const serviceStarted = performance.now();
     let serviceImages = 0;
@@ -450,6 +513,31 @@ async function measure(
     );
     const serviceMs = performance.now() - serviceStarted;
     rounds.push({
+      raw: (1000 * rawImages) / rawMs,
+      service: (1000 * serviceImages) / serviceMs,
+      rawImages,
+      rawMs,
+      serviceImages,
+      serviceMs,
+    });
+  }
+
+  // Batch: alternating rounds of raw batches and sequential inspectBatch calls of
+  // INSPECT_BATCH_IMAGES images (at least one call per round, however long it takes).
+  phase('batch');
+  const batchRounds: typeof rounds = [];
+  const batchCalls: number[] = [];
+  for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
+    const { rawImages, rawMs } = await rawRound();
+
+    const serviceStarted = performance.now();
+    let serviceImages = 0;
+    while (serviceImages === 0 || performance.now() - serviceStarted < roundMs) {
+      batchCalls.push(await inspectBatch());
+      serviceImages += INSPECT_BATCH_IMAGES;
+    }
+    const serviceMs = performance.now() - serviceStarted;
+    batchRounds.push({
       raw: (1000 * rawImages) / rawMs,
       service: (1000 * serviceImages) / serviceMs,
       rawImages,
@@ -484,6 +572,10 @@ async function measure(
   running = false;
   await load;
   phase('end');
+  const cpuAtEnd = readCpuTimes();
+  const cpuTotal = cpuAtStart && cpuAtEnd ? cpuAtEnd.total - cpuAtStart.total : 0;
+  const summed = (entries: typeof rounds, images: 'rawImages' | 'serviceImages', ms: 'rawMs' | 'serviceMs'): number =>
+    (1000 * sum(entries.map((entry) => entry[images]))) / sum(entries.map((entry) => entry[ms]));
   return {
     latency: {
       rawP50: percentile(rawTimes, 50),
@@ -495,22 +587,40 @@ async function measure(
         e2eTimes.map((ms, index) => ms - (serverTimes[index] as number)),
         50,
       ),
+      overheadP50: percentile(e2eTimes, 50) - percentile(rawTimes, 50),
       pairs: rawTimes.length,
     },
     throughput: {
       rawBatchSize: sweep.best.batchSize,
-      raw: (1000 * sum(rounds.map((round) => round.rawImages))) / sum(rounds.map((round) => round.rawMs)),
-      service: (1000 * sum(rounds.map((round) => round.serviceImages))) / sum(rounds.map((round) => round.serviceMs)),
+      raw: summed(rounds, 'rawImages', 'rawMs'),
+      service: summed(rounds, 'serviceImages', 'serviceMs'),
       rounds: rounds.map((round) => ({ raw: round.raw, service: round.service })),
       e2eP50: percentile(concurrent, 50),
       e2eP99: percentile(concurrent, 99),
       requests: concurrent.length,
+    },
+    batch: {
+      images: INSPECT_BATCH_IMAGES,
+      rawBatchSize: sweep.best.batchSize,
+      raw: summed(batchRounds, 'rawImages', 'rawMs'),
+      service: summed(batchRounds, 'serviceImages', 'serviceMs'),
+      rounds: batchRounds.map((round) => ({ raw: round.raw, service: round.service })),
+      callP50: percentile(batchCalls, 50),
+      callP99: percentile(batchCalls, 99),
+      calls: batchCalls.length,
     },
     health: {
       p50: percentile(health, 50),
       p99: percentile(health, 99),
       max: Math.max(...health),
       samples: health.length,
+    },
+    cpu: {
+      busyPercent:
+        cpuAtStart && cpuAtEnd && cpuTotal > 0 ? 100 * (1 - (cpuAtEnd.idle - cpuAtStart.idle) / cpuTotal) : null,
+      seconds: (performance.now() - measureStarted) / 1000,
+      loadAverageStart,
+      loadAverageEnd: os.loadavg(),
     },
   };
 }
@@ -564,7 +674,8 @@ interface ModelReport {
   measurements: Measurements;
   /** Medians of the server's per-stage times, at concurrency 1 and under 16 concurrent clients. */
   serverStagesP50: { concurrency1: Record<Stage, number>; concurrency16: Record<Stage, number> };
-  ratios: { latencyP50: number; throughput: number };
+  /** latencyP50: e2e ÷ raw p50; throughput: 16 clients ÷ raw; batchThroughput: inspectBatch ÷ raw of its rounds. */
+  ratios: { latencyP50: number; throughput: number; batchThroughput: number };
 }
 
 async function benchModel(
@@ -610,11 +721,12 @@ async function benchModel(
         measurements,
         serverStagesP50: {
           concurrency1: stageMedians(output.slice(offsets.latency, offsets.throughput)),
-          concurrency16: stageMedians(output.slice(offsets.throughput, offsets.health)),
+          concurrency16: stageMedians(output.slice(offsets.throughput, offsets.batch)),
         },
         ratios: {
           latencyP50: measurements.latency.e2eP50 / measurements.latency.rawP50,
           throughput: measurements.throughput.service / measurements.throughput.raw,
+          batchThroughput: measurements.batch.service / measurements.batch.raw,
         },
       };
     } finally {
@@ -627,13 +739,14 @@ async function benchModel(
 
 function table(reports: readonly ModelReport[]): string {
   const rows = [
-    '| model | input | raw b=1 p50 / p99 (ms) | e2e c=1 p50 / p99 (ms) | e2e ÷ raw p50 (target ≤ 1.10, full) | raw img/s (best batch) | e2e c=16 img/s | ÷ raw (target ≥ 0.9) | health p99 under load (target < 50 ms) |',
-    '|---|---|---|---|---|---|---|---|---|',
+    `| model | input | raw b=1 p50 / p99 (ms) | e2e c=1 p50 / p99 (ms) | overhead p50 (ms) (target ≤ 5, demo) | e2e ÷ raw p50 (target ≤ 1.05, full) | raw img/s (best batch) | e2e c=16 img/s | ÷ raw (target ≥ 0.5 demo, ≥ 0.95 full) | inspectBatch ×${INSPECT_BATCH_IMAGES} img/s (raw in its rounds) | ÷ raw (target ≥ 0.8, demo) | health p99 under load (target < 20 ms, both) |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const { label, inputSize, measurements: m, ratios } of reports) {
     rows.push(
       `| ${label} | ${inputSize.join('×')} | ${m.latency.rawP50.toFixed(1)} / ${m.latency.rawP99.toFixed(1)} | ${m.latency.e2eP50.toFixed(1)} / ${m.latency.e2eP99.toFixed(1)} | ` +
-        `${ratios.latencyP50.toFixed(3)} | ${m.throughput.raw.toFixed(2)} (b=${m.throughput.rawBatchSize}) | ${m.throughput.service.toFixed(2)} | ${ratios.throughput.toFixed(3)} | ${m.health.p99.toFixed(1)} ms |`,
+        `${m.latency.overheadP50.toFixed(1)} | ${ratios.latencyP50.toFixed(3)} | ${m.throughput.raw.toFixed(2)} (b=${m.throughput.rawBatchSize}) | ${m.throughput.service.toFixed(2)} | ${ratios.throughput.toFixed(3)} | ` +
+        `${m.batch.service.toFixed(2)} (${m.batch.raw.toFixed(2)}) | ${ratios.batchThroughput.toFixed(3)} | ${m.health.p99.toFixed(1)} ms |`,
     );
   }
   return rows.join('\n');
@@ -696,7 +809,11 @@ async function main(): Promise<void> {
         `at c=16: ${STAGES.map((stage) => `${stage.replace('Ms', '')} ${stages.concurrency16[stage].toFixed(1)}`).join(', ')}; ` +
         `throughput rounds raw/service img/s ${m.throughput.rounds.map((round) => `${round.raw.toFixed(2)}/${round.service.toFixed(2)}`).join(', ')}; ` +
         `c=16 e2e p50 ${m.throughput.e2eP50.toFixed(0)} ms p99 ${m.throughput.e2eP99.toFixed(0)} ms over ${m.throughput.requests} requests; ` +
-        `health p50 ${m.health.p50.toFixed(1)} ms, max ${m.health.max.toFixed(1)} ms over ${m.health.samples} samples\n`,
+        `batch rounds raw/inspectBatch img/s ${m.batch.rounds.map((round) => `${round.raw.toFixed(2)}/${round.service.toFixed(2)}`).join(', ')}; ` +
+        `inspectBatch ×${m.batch.images} call p50 ${m.batch.callP50.toFixed(0)} ms p99 ${m.batch.callP99.toFixed(0)} ms over ${m.batch.calls} calls; ` +
+        `health p50 ${m.health.p50.toFixed(1)} ms, max ${m.health.max.toFixed(1)} ms over ${m.health.samples} samples; ` +
+        `CPU busy ${m.cpu.busyPercent === null ? 'unknown (no /proc/stat)' : `${m.cpu.busyPercent.toFixed(0)} %`} over the measurement's ${m.cpu.seconds.toFixed(0)} s, ` +
+        `load average ${m.cpu.loadAverageStart.map((load) => load.toFixed(2)).join(' ')} at its start, ${m.cpu.loadAverageEnd.map((load) => load.toFixed(2)).join(' ')} at its end\n`,
     );
   }
   mkdirSync(path.dirname(options.json), { recursive: true });

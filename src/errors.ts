@@ -37,6 +37,11 @@ export const ErrorCode = {
   INFERENCE_CANCELLED: 'INFERENCE_CANCELLED',
   INFERENCE_FAILED: 'INFERENCE_FAILED',
   ENGINE_CLOSED: 'ENGINE_CLOSED',
+  /** An inspection image URL: a wrong signature, or past its expiry. */
+  INVALID_SIGNATURE: 'INVALID_SIGNATURE',
+  URL_EXPIRED: 'URL_EXPIRED',
+  /** An overlay not drawn yet whose input image was deleted since. */
+  INPUT_IMAGE_GONE: 'INPUT_IMAGE_GONE',
 
   // Evaluations.
   EVALUATION_NOT_CANCELLABLE: 'EVALUATION_NOT_CANCELLABLE',

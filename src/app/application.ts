@@ -32,6 +32,7 @@ export async function startApplication(
     const { dataSource, objectStore, pubSub, datasets, inspection, evaluations } = core;
 
     const apiKeys = new ApiKeyService(core.db, pubSub);
+    cleanups.add('api key revocations', () => apiKeys.close());
     if (config.adminApiKey) await apiKeys.ensureAdminKey(config.adminApiKey);
     const initialAdminKey = await apiKeys.createInitialAdminKey();
 
@@ -56,6 +57,7 @@ export async function startApplication(
       apiKeys,
       readiness,
       metrics: new ServiceMetrics(),
+      routers: inspection.httpRouters(),
     });
     // Stopped first: in-flight requests finish before anything they use goes away.
     cleanups.add('http and websocket server', () => http.close());

@@ -1,12 +1,17 @@
+import { randomBytes } from 'node:crypto';
+import type { Router } from 'express';
 import type { Logger } from 'pino';
+import { UrlSigner } from '../auth/signed-urls';
 import type { DomainDependencies } from './domain-dependencies';
 import type { ResolverBinding } from '../graphql/schema';
+import { inspectionImagesRouter } from '../http/inspection-images.route';
 import type { Readiness } from '../http/readiness';
 import { InferenceEngine } from '../inference';
 import { InspectionResolver } from '../resolvers/inspection.resolver';
 import { CategoryActiveModelResolver, ModelResolver } from '../resolvers/model.resolver';
 import { seedDemo } from '../seed/demo-seed';
 import type { DatasetDomain } from './dataset-domain';
+import { InspectionImages } from '../services/inspection-images.service';
 import { InspectionService } from '../services/inspection.service';
 import { ModelLoaderService } from '../services/model-loader.service';
 import { ModelRunner } from '../services/model-runner.service';
@@ -17,6 +22,9 @@ export interface InspectionDomainDependencies extends DomainDependencies {
   datasets: Pick<DatasetDomain, 'categories' | 'snapshots' | 'images' | 'ingest'>;
   logger: Logger;
 }
+
+/** The service_secret row of the key that signs inspection image URLs. */
+const IMAGE_URL_SECRET = 'inspection-image-urls';
 
 /** How often expired model and inspection uploads are removed. */
 const UPLOAD_SWEEP_INTERVAL_MS = 10 * 60_000;
@@ -32,6 +40,8 @@ export class InspectionDomain {
   readonly runner: ModelRunner;
   readonly models: ModelService;
   readonly inspections: InspectionService;
+  /** Set by start(): the signing key lives in the database. */
+  private images: InspectionImages | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: InspectionDomainDependencies) {
@@ -72,8 +82,31 @@ export class InspectionDomain {
     return [
       [ModelResolver, new ModelResolver(this.models)],
       [CategoryActiveModelResolver, new CategoryActiveModelResolver(this.models)],
-      [InspectionResolver, new InspectionResolver(this.inspections)],
+      [InspectionResolver, new InspectionResolver(this.inspections, this.inspectionImages)],
     ];
+  }
+
+  /** The signed image URLs' route (GET /inspections/:id/:kind.png). */
+  httpRouters(): Router[] {
+    return [inspectionImagesRouter(this.inspectionImages, this.deps.logger.child({ component: 'inspection-images' }))];
+  }
+
+  get inspectionImages(): InspectionImages {
+    if (!this.images) throw new Error('InspectionDomain.start() must run before its images are served');
+    return this.images;
+  }
+
+  /** Reads (or, on a fresh database, creates) the key that signs image URLs; start() does this first. */
+  async openImageUrls(): Promise<void> {
+    const { config, db, objectStore, logger } = this.deps;
+    const secret = await db.serviceSecrets.getOrCreate(IMAGE_URL_SECRET, randomBytes(32));
+    this.images = new InspectionImages(
+      db,
+      objectStore,
+      new UrlSigner(secret),
+      { urlExpirySeconds: config.s3.presignedUrlExpirySeconds, imageMaxPixels: config.datasets.imageMaxPixels },
+      logger.child({ component: 'inspection-images' }),
+    );
   }
 
   /**
@@ -83,6 +116,7 @@ export class InspectionDomain {
    */
   async start(readiness: Readiness, options: { embeddedDatabase: boolean }): Promise<void> {
     const { config, logger } = this.deps;
+    await this.openImageUrls();
     await this.models.failAbandonedValidations();
     if (config.models.seedDemo ?? options.embeddedDatabase) {
       await seedDemo({ db: this.deps.db, datasets: this.deps.datasets, models: this.models, logger });
@@ -102,7 +136,6 @@ export class InspectionDomain {
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    await this.inspections.drainAnomalyMapWrites();
     await this.loader.stop();
     await this.engine.close();
   }

@@ -24,6 +24,8 @@ export const configSchema = z
 
     S3_ENDPOINT: z.string().url().optional(),
     S3_PUBLIC_ENDPOINT: z.string().url().optional(),
+    /** Where clients reach this service (inspection image URLs); unset: the Host of each request. */
+    PUBLIC_URL: z.string().url().optional(),
     S3_REGION: z.string().min(1).default('us-east-1'),
     S3_BUCKET: z
       .string()
@@ -137,6 +139,8 @@ export interface Config {
     embeddedPort: number;
     presignedUrlExpirySeconds: number;
   };
+  /** Where clients reach this service, without a trailing slash; undefined: each request's Host. */
+  publicUrl?: string;
   adminApiKey?: string;
   graphql: { maxDepth: number; maxComplexity: number; exposeStackTraces: boolean };
   shutdownTimeoutMs: number;
@@ -225,6 +229,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       embeddedPort: env.EMBEDDED_S3_PORT,
       presignedUrlExpirySeconds: env.PRESIGNED_URL_EXPIRY_SECONDS,
     },
+    publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
     adminApiKey: env.ADMIN_API_KEY,
     graphql: {
       maxDepth: env.GRAPHQL_MAX_DEPTH,

@@ -1,19 +1,24 @@
 /**
  * The S3 object of one anomaly map (an evaluated image's, an inspection's): self-describing, so
- * it can be read back without its database row. A 32-byte little-endian header, then the map quantised to uint16
- * by anomaly-map-codec.ts (2 bytes a pixel):
+ * it can be read back without its database row. A 32-byte little-endian header, then the map:
  *
- *   0  "AMAP"   4  version (1)   5  encoding (1: uint16 linear between min and max)   6  reserved (2)
- *   8  width (uint32)   12  height (uint32)   16  min (float64)   24  max (float64)   32  width × height uint16
+ *   0  "AMAP"   4  version (1)   5  encoding   6  reserved (2)
+ *   8  width (uint32)   12  height (uint32)   16  min (float64)   24  max (float64)   32  width × height values
  *
- * Metrics are always computed from the decoded map, so they can be recomputed exactly from
- * the stored objects.
+ * Encodings: 1, uint16 linear between min and max (anomaly-map-codec.ts, 2 bytes a pixel), for
+ * evaluations, whose metrics are always computed from the decoded map, so they can be
+ * recomputed exactly from the stored objects; 2, the float32 values themselves (4 bytes a
+ * pixel), for inspections, whose images are drawn from the stored map and must be exactly those
+ * of the map the answer was computed from.
  */
+import os from 'node:os';
 import { decodeAnomalyMap, encodeAnomalyMap } from './anomaly-map-codec';
 
 const MAGIC = 'AMAP';
 const VERSION = 1;
 const ENCODING_UINT16_LINEAR = 1;
+const ENCODING_FLOAT32 = 2;
+const BIG_ENDIAN = os.endianness() === 'BE';
 const HEADER_BYTES = 32;
 
 export const MAP_OBJECT_CONTENT_TYPE = 'application/octet-stream';
@@ -28,19 +33,34 @@ export class MapObjectFormatError extends Error {
   override readonly name = 'MapObjectFormatError';
 }
 
-export function encodeMapObject(map: Float32Array, width: number, height: number): Buffer {
+/** `exact`: float32 values (encoding 2) instead of uint16 quantised (encoding 1). */
+export function encodeMapObject(
+  map: Float32Array,
+  width: number,
+  height: number,
+  options: { exact?: boolean } = {},
+): Buffer {
   if (map.length !== width * height)
     throw new RangeError(`a ${width}×${height} map has ${width * height} values, got ${map.length}`);
+  const header = (encoding: number, min: number, max: number): Buffer => {
+    const bytes = Buffer.alloc(HEADER_BYTES);
+    bytes.write(MAGIC, 0, 'ascii');
+    bytes.writeUInt8(VERSION, 4);
+    bytes.writeUInt8(encoding, 5);
+    bytes.writeUInt32LE(width, 8);
+    bytes.writeUInt32LE(height, 12);
+    bytes.writeDoubleLE(min, 16);
+    bytes.writeDoubleLE(max, 24);
+    return bytes;
+  };
+  if (options.exact) {
+    const values = Buffer.from(map.buffer, map.byteOffset, map.byteLength);
+    if (BIG_ENDIAN) throw new Error('float32 map objects are written on little-endian machines only');
+    // min/max are not needed to decode; 0 keeps the header cheap to write.
+    return Buffer.concat([header(ENCODING_FLOAT32, 0, 0), values]);
+  }
   const encoded = encodeAnomalyMap(map);
-  const header = Buffer.alloc(HEADER_BYTES);
-  header.write(MAGIC, 0, 'ascii');
-  header.writeUInt8(VERSION, 4);
-  header.writeUInt8(ENCODING_UINT16_LINEAR, 5);
-  header.writeUInt32LE(width, 8);
-  header.writeUInt32LE(height, 12);
-  header.writeDoubleLE(encoded.min, 16);
-  header.writeDoubleLE(encoded.max, 24);
-  return Buffer.concat([header, encoded.bytes]);
+  return Buffer.concat([header(ENCODING_UINT16_LINEAR, encoded.min, encoded.max), encoded.bytes]);
 }
 
 export function decodeMapObject(bytes: Buffer): AnomalyMapObject {
@@ -48,15 +68,21 @@ export function decodeMapObject(bytes: Buffer): AnomalyMapObject {
     throw new MapObjectFormatError('not an anomaly map object');
   const version = bytes.readUInt8(4);
   const encoding = bytes.readUInt8(5);
-  if (version !== VERSION || encoding !== ENCODING_UINT16_LINEAR)
+  if (version !== VERSION || (encoding !== ENCODING_UINT16_LINEAR && encoding !== ENCODING_FLOAT32))
     throw new MapObjectFormatError(`unknown anomaly map object version ${version}, encoding ${encoding}`);
   const width = bytes.readUInt32LE(8);
   const height = bytes.readUInt32LE(12);
   const data = bytes.subarray(HEADER_BYTES);
-  if (data.length !== width * height * 2)
+  const bytesPerValue = encoding === ENCODING_FLOAT32 ? 4 : 2;
+  if (data.length !== width * height * bytesPerValue)
     throw new MapObjectFormatError(
-      `a ${width}×${height} map needs ${width * height * 2} data bytes, the object has ${data.length}`,
+      `a ${width}×${height} map needs ${width * height * bytesPerValue} data bytes, the object has ${data.length}`,
     );
+  if (encoding === ENCODING_FLOAT32) {
+    if (BIG_ENDIAN) throw new MapObjectFormatError('float32 map objects are read on little-endian machines only');
+    // A copy: the data need not be 4-byte aligned within the buffer.
+    return { width, height, map: new Float32Array(Uint8Array.from(data).buffer) };
+  }
   const map = decodeAnomalyMap({ bytes: data, min: bytes.readDoubleLE(16), max: bytes.readDoubleLE(24) });
   return { width, height, map };
 }

@@ -6,7 +6,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
-import express from 'express';
+import express, { type Router } from 'express';
 import {
   GraphQLError,
   parse,
@@ -18,7 +18,7 @@ import {
 } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { bearerToken, type Principal } from '../auth/principal';
 import type { Config } from '../config/config';
 import { EntityLoaders } from '../db/entity-loaders';
@@ -38,6 +38,8 @@ export interface HttpServerDependencies {
   apiKeys: ApiKeyService;
   readiness: Readiness;
   metrics: ServiceMetrics;
+  /** Routes of the domains outside GraphQL (e.g. the inspection image URLs). */
+  routers?: Router[];
 }
 
 export interface RunningHttpServer {
@@ -123,19 +125,47 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     return { principal, credentialsRejected: principal === null };
   };
 
-  const buildContext = async (requestId: string, authorization: unknown): Promise<RequestContext> => ({
+  const baseUrlOf = (host: string | undefined, secure: boolean): string =>
+    config.publicUrl ?? `${secure ? 'https' : 'http'}://${host ?? `${config.host}:${config.port}`}`;
+
+  const buildContext = async (requestId: string, authorization: unknown, baseUrl: string): Promise<RequestContext> => ({
     requestId,
+    baseUrl,
     ...(await authenticate(authorization)),
     logger: logger.child({ requestId }),
     loaders: new EntityLoaders(deps.dataSource),
   });
 
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  // A revoked key's websockets are closed, ending its subscriptions (in every replica: the
+  // revocation reaches each over the pub/sub).
+  const socketsByKey = new Map<string, Set<WebSocket>>();
+  const stopListening = deps.apiKeys.onRevoked((apiKeyId) => {
+    for (const socket of socketsByKey.get(apiKeyId) ?? []) socket.close(4403, 'API key revoked');
+    socketsByKey.delete(apiKeyId);
+  });
+  const trackSocket = (apiKeyId: string, socket: WebSocket): void => {
+    let sockets = socketsByKey.get(apiKeyId);
+    if (!sockets) socketsByKey.set(apiKeyId, (sockets = new Set()));
+    if (sockets.has(socket)) return;
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (sockets.size === 0 && socketsByKey.get(apiKeyId) === sockets) socketsByKey.delete(apiKeyId);
+    });
+  };
   const wsCleanup = useServer<{ authorization?: unknown; Authorization?: unknown }>(
     {
       schema,
-      context: (ctx) =>
-        buildContext(randomUUID(), ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
+      context: async (ctx) => {
+        const context = await buildContext(
+          randomUUID(),
+          ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization,
+          baseUrlOf(ctx.extra.request.headers.host, 'encrypted' in ctx.extra.request.socket),
+        );
+        if (context.principal) trackSocket(context.principal.apiKeyId, ctx.extra.socket);
+        return context;
+      },
       onSubscribe: (_ctx, _id, payload) => {
         // The same limits as over HTTP: validation with the depth rule, then the cost estimate.
         let parsed: DocumentNode;
@@ -205,13 +235,15 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
   app.get('/metrics', async (_request, response) => {
     response.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
+  for (const router of deps.routers ?? []) app.use(router);
   app.use(
     '/graphql',
     // Credentials travel in the Authorization header, never in cookies, so any origin may call.
     cors(),
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
-      context: async ({ req, res }) => buildContext(String(res.locals.requestId), req.headers.authorization),
+      context: async ({ req, res }) =>
+        buildContext(String(res.locals.requestId), req.headers.authorization, baseUrlOf(req.get('host'), req.secure)),
     }),
   );
 
@@ -227,6 +259,9 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     port,
     // Apollo's drain plugin stops accepting requests, lets in-flight ones finish and
     // closes idle keep-alive sockets; the websocket cleanup closes every subscription.
-    close: () => apollo.stop(),
+    close: async () => {
+      stopListening();
+      await apollo.stop();
+    },
   };
 }

@@ -67,13 +67,16 @@ export {
   renderHeatmapAndOverlayPngs,
   renderMaskPng,
   findRegions,
-  buildInspectionArtifacts,
+  inspectionFindings,
+  renderInspectionPngs,
   INSPECTION_IMAGE_KINDS,
   type InspectionImageKind,
   type HeatmapScale,
   type AnomalyRegion,
-  type InspectionArtifactsInput,
-  type InspectionArtifacts,
+  type InspectionFindingsInput,
+  type InspectionFindings,
+  type InspectionImagesInput,
+  type InspectionPngs,
 } from './postprocess';
 export { TURBO_LUT } from './colormap';
 export {

@@ -195,62 +195,82 @@ function regionsOfMask(mask: Uint8Array, map: Float32Array, width: number, heigh
     .sort((a, b) => b.area - a.area);
 }
 
-export interface InspectionArtifactsInput {
+/** What an inspection's answer needs: the model's map at its input size, the verdict, the image's size. */
+export interface InspectionFindingsInput {
   /** The model's anomaly map at input resolution, `mapWidth * mapHeight` values. */
   readonly anomalyMap: Float32Array;
   readonly mapWidth: number;
   readonly mapHeight: number;
   readonly score: number;
-  /** The decoded input image at its original size. */
-  readonly original: RgbImage;
+  /** The inspected image's size: regions are found at it. */
+  readonly width: number;
+  readonly height: number;
   readonly threshold: number;
   readonly scoreStats: Pick<ScoreStats, 'min' | 'max'>;
-  readonly mapStats: MapStats;
-  readonly overlayAlpha?: number;
 }
 
-export type InspectionImageKind = 'heatmap' | 'overlay' | 'mask';
-export const INSPECTION_IMAGE_KINDS: readonly InspectionImageKind[] = ['heatmap', 'overlay', 'mask'];
-
-export interface InspectionArtifacts {
+/** Everything an `inspect` answer shows but its images. */
+export interface InspectionFindings {
   readonly score: number;
   readonly normalizedScore: number;
   readonly isAnomalous: boolean;
   readonly threshold: number;
-  /**
-   * PNGs at the original image size, still encoding (on libuv's threads) when the artifacts
-   * are returned, so that each can be stored as soon as it is ready.
-   */
-  readonly pngs: Readonly<Record<InspectionImageKind, Promise<Buffer>>>;
   /** Regions of the predicted mask at the original image size. */
   readonly regions: AnomalyRegion[];
   readonly width: number;
   readonly height: number;
 }
 
-/**
- * Everything the `inspect` result shows, from one inference result and its image. The PNG
- * encodings start first and the regions are found while they run.
- */
-export function buildInspectionArtifacts(input: InspectionArtifactsInput): InspectionArtifacts {
-  const { width, height } = input.original;
+/** The verdict and the regions of one inference result, at the inspected image's size. */
+export function inspectionFindings(input: InspectionFindingsInput): InspectionFindings {
+  const { width, height, threshold } = input;
   const map = resizeMap(input.anomalyMap, input.mapWidth, input.mapHeight, width, height);
-  const mask = thresholdMap(map, input.threshold);
-  const pngs = {
-    mask: renderMaskPng(mask, width, height),
-    ...renderHeatmapAndOverlayPngs(input.original, map, heatmapScaleFromStats(input.mapStats), input.overlayAlpha),
-  };
-  // Whoever stores the PNGs awaits them; this only keeps a failed encoding that nobody awaits
-  // any more (the inspection failed elsewhere first) from being an unhandled rejection.
-  for (const png of Object.values(pngs)) png.catch(() => undefined);
   return {
     score: input.score,
     normalizedScore: normalizeScore(input.score, input.scoreStats),
-    isAnomalous: isAnomalousScore(input.score, input.threshold),
-    threshold: input.threshold,
-    pngs,
-    regions: regionsOfMask(mask, map, width, height),
+    isAnomalous: isAnomalousScore(input.score, threshold),
+    threshold,
+    regions: regionsOfMask(thresholdMap(map, threshold), map, width, height),
     width,
     height,
   };
+}
+
+export type InspectionImageKind = 'heatmap' | 'overlay' | 'mask';
+export const INSPECTION_IMAGE_KINDS: readonly InspectionImageKind[] = ['heatmap', 'overlay', 'mask'];
+
+/** What an inspection's images are drawn from: its stored map, its threshold, its model's map statistics. */
+export interface InspectionImagesInput {
+  readonly anomalyMap: Float32Array;
+  readonly mapWidth: number;
+  readonly mapHeight: number;
+  readonly threshold: number;
+  readonly mapStats: MapStats;
+  /** The decoded input image at its original size, or null when it is gone (no overlay then). */
+  readonly original: RgbImage | null;
+  /** The inspected image's size (the original's, when there is one). */
+  readonly width: number;
+  readonly height: number;
+  readonly overlayAlpha?: number;
+}
+
+/** An inspection's PNGs at the image's size, each still encoding (on libuv's threads). */
+export interface InspectionPngs {
+  readonly heatmap: Promise<Buffer>;
+  readonly mask: Promise<Buffer>;
+  /** null without the original image. */
+  readonly overlay: Promise<Buffer> | null;
+}
+
+/** Heatmap, mask and (given the original) overlay PNGs, the size of the inspected image. */
+export function renderInspectionPngs(input: InspectionImagesInput): InspectionPngs {
+  const { width, height, original } = input;
+  if (original && (original.width !== width || original.height !== height))
+    throw new RangeError(`the image is ${original.width}×${original.height}, the inspection ${width}×${height}`);
+  const map = resizeMap(input.anomalyMap, input.mapWidth, input.mapHeight, width, height);
+  const scale = heatmapScaleFromStats(input.mapStats);
+  const mask = renderMaskPng(thresholdMap(map, input.threshold), width, height);
+  if (!original) return { heatmap: encodePng(colorizeMap(map, scale), width, height, 3), mask, overlay: null };
+  const { heatmap, overlay } = renderHeatmapAndOverlayPngs(original, map, scale, input.overlayAlpha);
+  return { heatmap, mask, overlay };
 }

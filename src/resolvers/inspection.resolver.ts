@@ -31,6 +31,7 @@ import {
 import { ModelVersion } from '../schema/model.types';
 import { UploadTarget } from '../schema/upload.types';
 import type { UploadTargetInfo } from '../services/presigned-upload.service';
+import type { InspectionImages } from '../services/inspection-images.service';
 import type { InspectionService } from '../services/inspection.service';
 import { callerOf } from './principal';
 
@@ -43,7 +44,10 @@ interface InspectionCreatedArgs {
 
 @Resolver(() => Inspection)
 export class InspectionResolver {
-  constructor(private readonly inspectionService: InspectionService) {}
+  constructor(
+    private readonly inspectionService: InspectionService,
+    private readonly images: InspectionImages,
+  ) {}
 
   @Authorized(Role.LABELER)
   @Mutation(() => Inspection, {
@@ -119,18 +123,18 @@ export class InspectionResolver {
   }
 
   @FieldResolver(() => String, { description: 'The anomaly map as a colour heatmap PNG, the size of the image' })
-  anomalyMapUrl(@Root() inspection: InspectionEntity): Promise<string> {
-    return this.inspectionService.presignedResultUrl(inspection.heatmapObjectKey);
+  anomalyMapUrl(@Root() inspection: InspectionEntity, @Ctx() context: RequestContext): string {
+    return this.images.url(context.baseUrl, inspection.id, 'heatmap');
   }
 
   @FieldResolver(() => String, { description: 'The heatmap blended over the image, PNG' })
-  overlayUrl(@Root() inspection: InspectionEntity): Promise<string> {
-    return this.inspectionService.presignedResultUrl(inspection.overlayObjectKey);
+  overlayUrl(@Root() inspection: InspectionEntity, @Ctx() context: RequestContext): string {
+    return this.images.url(context.baseUrl, inspection.id, 'overlay');
   }
 
   @FieldResolver(() => String, { description: 'The predicted mask (255 where the map >= threshold), one-channel PNG' })
-  maskUrl(@Root() inspection: InspectionEntity): Promise<string> {
-    return this.inspectionService.presignedResultUrl(inspection.maskObjectKey);
+  maskUrl(@Root() inspection: InspectionEntity, @Ctx() context: RequestContext): string {
+    return this.images.url(context.baseUrl, inspection.id, 'mask');
   }
 
   @FieldResolver(() => String, {

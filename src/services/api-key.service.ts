@@ -9,6 +9,13 @@ import type { AppPubSub } from '../pubsub/pubsub';
 
 const SECRET_PREFIX = 'isk_';
 const LAST_USED_WRITE_INTERVAL_MS = 60_000;
+/**
+ * How long an authenticated key is trusted without asking the database again. Revocations reach
+ * every replica at once over the pub/sub (API_KEY_EVENT); this bounds what a lost event costs.
+ */
+const PRINCIPAL_CACHE_TTL_MS = 10_000;
+/** Keys remembered at most (the oldest go first); unknown secrets are never remembered. */
+const PRINCIPAL_CACHE_MAX_KEYS = 10_000;
 
 export interface CreatedApiKey {
   apiKey: ApiKeyEntity;
@@ -28,14 +35,49 @@ function keyRow(name: string, role: Role, secret: string): NewApiKey {
   return { name, role, secretHash: hashSecret(secret), secretPrefix: secret.slice(0, SECRET_PREFIX.length + 6) };
 }
 
+type RevocationListener = (apiKeyId: string) => void;
+
 export class ApiKeyService {
   /** Throttles last_used_at writes to one per key per minute. */
   private readonly lastUsedWrites = new Map<string, number>();
+  /** Authenticated keys by secret hash (hex), in insertion order. */
+  private readonly principals = new Map<string, { principal: Principal; expiresAt: number }>();
+  private readonly revocationListeners = new Set<RevocationListener>();
+  private readonly revocations: AsyncIterator<unknown> | null = null;
+  /** Revocations seen: a lookup that overlapped one is not remembered (it may predate it). */
+  private revocationCount = 0;
 
   constructor(
     private readonly db: Database,
     private readonly pubSub?: AppPubSub,
-  ) {}
+  ) {
+    if (pubSub) {
+      const events = pubSub.subscribe('API_KEY_EVENT')[Symbol.asyncIterator]();
+      this.revocations = events;
+      void (async () => {
+        for (let next = await events.next(); !next.done; next = await events.next())
+          if (next.value.kind === 'REVOKED') this.revoked(next.value.apiKeyId);
+      })();
+    }
+  }
+
+  /** `listener` hears of every key revoked, in this process or another (e.g. to close its websockets). */
+  onRevoked(listener: RevocationListener): () => void {
+    this.revocationListeners.add(listener);
+    return () => this.revocationListeners.delete(listener);
+  }
+
+  /** Stops listening for revocations. */
+  async close(): Promise<void> {
+    await this.revocations?.return?.();
+  }
+
+  private revoked(apiKeyId: string): void {
+    this.revocationCount += 1;
+    for (const [hash, entry] of this.principals)
+      if (entry.principal.apiKeyId === apiKeyId) this.principals.delete(hash);
+    for (const listener of this.revocationListeners) listener(apiKeyId);
+  }
 
   async create(name: string, role: Role): Promise<CreatedApiKey> {
     const trimmed = name.trim();
@@ -58,6 +100,8 @@ export class ApiKeyService {
     if (!apiKey.revokedAt) {
       apiKey.revokedAt = new Date();
       await this.db.apiKeys.markRevoked(apiKey.id, apiKey.revokedAt);
+      // At once here; other replicas (and this one again) when the event arrives.
+      this.revoked(apiKey.id);
       this.pubSub?.publish('API_KEY_EVENT', { kind: 'REVOKED', apiKeyId: apiKey.id });
     }
     return apiKey;
@@ -65,10 +109,25 @@ export class ApiKeyService {
 
   /** The principal a secret stands for, or null for an unknown or revoked key. */
   async authenticate(secret: string): Promise<Principal | null> {
-    const apiKey = await this.db.apiKeys.findActiveBySecretHash(hashSecret(secret));
+    const hash = hashSecret(secret);
+    const cacheKey = hash.toString('hex');
+    const now = Date.now();
+    const cached = this.principals.get(cacheKey);
+    if (cached && cached.expiresAt > now) {
+      this.touch(cached.principal.apiKeyId);
+      return cached.principal;
+    }
+    this.principals.delete(cacheKey);
+    const revocationsBefore = this.revocationCount;
+    const apiKey = await this.db.apiKeys.findActiveBySecretHash(hash);
     if (!apiKey) return null;
     this.touch(apiKey.id);
-    return { apiKeyId: apiKey.id, name: apiKey.name, role: apiKey.role };
+    const principal: Principal = { apiKeyId: apiKey.id, name: apiKey.name, role: apiKey.role };
+    if (this.revocationCount !== revocationsBefore) return principal;
+    if (this.principals.size >= PRINCIPAL_CACHE_MAX_KEYS)
+      this.principals.delete(this.principals.keys().next().value as string);
+    this.principals.set(cacheKey, { principal, expiresAt: now + PRINCIPAL_CACHE_TTL_MS });
+    return principal;
   }
 
   private touch(id: string): void {

@@ -5,23 +5,16 @@ import type { ImageEntity } from '../db/entities/image.entity';
 import type { InspectionEntity, InspectionUploadEntity } from '../db/entities/inspection.entity';
 import { ModelStatus, type ModelVersionEntity } from '../db/entities/model-version.entity';
 import type { Page, PageRequest } from '../db/pagination';
-import type { Database, Repositories } from '../db/repositories';
+import type { Database } from '../db/repositories';
 import type { InspectionListFilter, NewInspection } from '../db/repositories/inspection.repository';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
-import {
-  buildInspectionArtifacts,
-  INSPECTION_IMAGE_KINDS,
-  type InferenceResult,
-  type InspectionArtifacts,
-  type LoadedModel,
-  type RgbImage,
-} from '../inference';
+import { encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from '../formats/anomaly-map-object';
+import { inspectionFindings, type InferenceResult, type InspectionFindings, type LoadedModel } from '../inference';
 import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
 import { mapConcurrently } from '../utils/concurrency';
 import { isUuid } from '../utils/ids';
-import { AnomalyMapWriter } from './anomaly-map-writer';
 import type { ImageService } from './image.service';
 import type { ModelRunner, Prediction } from './model-runner.service';
 import { checkThreshold, modelNotReady, type ModelService } from './model.service';
@@ -34,7 +27,6 @@ import {
 
 /** Images read and decoded, or results stored, at once by one inspectBatch (bounds its memory). */
 const BATCH_CONCURRENCY = 4;
-const PNG = 'image/png';
 
 export interface InspectionSettings {
   batchMaxImages: number;
@@ -83,17 +75,11 @@ interface PendingInspection {
   id: string;
   model: ModelVersionEntity;
   input: InspectionInput;
-  artifacts: InspectionArtifacts;
-  /** The anomaly map at the model's input resolution (a copy of our own). */
+  findings: InspectionFindings;
+  /** The anomaly map at the model's input resolution. */
   anomalyMap: Float32Array;
   mapWidth: number;
   mapHeight: number;
-}
-
-/** Where store() spent its time: writing the objects, then the rows. */
-interface StoreTimings {
-  objectsMs: number;
-  insertMs: number;
 }
 
 /** Images sent for inspection outside any dataset: one object each, consumed by one `inspect`. */
@@ -121,13 +107,14 @@ function inspectionUploadKind(settings: InspectionSettings): UploadKind<Inspecti
 
 /**
  * `inspect`: one image (a dataset image or an inspection upload) through a READY model, with
- * the score, the verdict, and heatmap/overlay/mask PNGs at the image's size stored in S3 under
- * the inspection's id. The row is written last, after its objects; a failure removes what was
- * stored, so no row points at a missing object and no request leaves half a result.
+ * the score, the verdict and the regions. Before it answers, the exact anomaly map (and an
+ * upload's bytes) are stored in S3 while the row is inserted, and the transaction commits only
+ * once both are stored: an answered inspection survives a crash, and a failure leaves no row
+ * (and removes what was stored). The heatmap, overlay and mask PNGs are drawn from the stored
+ * map later, on their first request (InspectionImages).
  */
 export class InspectionService {
   private readonly uploads: PresignedUploads<InspectionUploadEntity>;
-  private readonly anomalyMaps: AnomalyMapWriter;
 
   constructor(
     private readonly db: Database,
@@ -140,7 +127,6 @@ export class InspectionService {
     private readonly logger: Logger,
   ) {
     this.uploads = new PresignedUploads(db, objectStore, inspectionUploadKind(settings), logger);
-    this.anomalyMaps = new AnomalyMapWriter(db.inspections, objectStore, logger);
   }
 
   requestUpload(request: RequestInspectionUpload, principal: Principal): Promise<UploadTargetInfo> {
@@ -170,7 +156,8 @@ export class InspectionService {
     try {
       prediction = await this.runner.predict(model, input.bytes);
       inferred = performance.now();
-      pending = this.render(model, prediction.loaded, input, prediction.original, prediction.result, threshold);
+      const { width, height } = prediction.original;
+      pending = this.findings(model, prediction.loaded, input, width, height, prediction.result, threshold);
     } catch (error) {
       // Bytes that are no image make an upload useless; keep nothing of it.
       const uselessUpload =
@@ -179,8 +166,7 @@ export class InspectionService {
       throw error;
     }
     const rendered = performance.now();
-    const storeTimings: StoreTimings = { objectsMs: 0, insertMs: 0 };
-    const [inspection] = await this.store([pending], started, principal, storeTimings);
+    const [inspection] = await this.store([pending], rendered - started, principal);
     const { result } = prediction;
     const round = (ms: number): number => Math.round(ms * 10) / 10;
     this.logger.debug(
@@ -195,8 +181,6 @@ export class InspectionService {
         inferMs: round(prediction.inferMs),
         renderMs: round(rendered - inferred),
         storeMs: round(performance.now() - rendered),
-        objectsMs: round(storeTimings.objectsMs),
-        insertMs: round(storeTimings.insertMs),
       },
       'inspection timings',
     );
@@ -224,15 +208,23 @@ export class InspectionService {
     const loaded = await this.runner.load(model);
     const prepared = await mapConcurrently(images, BATCH_CONCURRENCY, async (image) => {
       const bytes = await this.objectStore.get(image.objectKey);
-      const { original, tensor } = await this.runner.preprocess(bytes, loaded);
-      return { input: { kind: 'image' as const, image, bytes }, original, tensor };
+      const { originalWidth, originalHeight, tensor } = await this.runner.preprocess(bytes, loaded);
+      return { input: { kind: 'image' as const, image, bytes }, originalWidth, originalHeight, tensor };
     });
     const tensors = prepared.map((item) => item.tensor);
     const results = await this.runner.inferBatch(model, loaded, tensors, { timeoutMs: this.runner.requestTimeoutMs });
     const pending = prepared.map((item, index) =>
-      this.render(model, loaded, item.input, item.original, results[index] as InferenceResult, threshold),
+      this.findings(
+        model,
+        loaded,
+        item.input,
+        item.originalWidth,
+        item.originalHeight,
+        results[index] as InferenceResult,
+        threshold,
+      ),
     );
-    return this.store(pending, started, principal);
+    return this.store(pending, performance.now() - started, principal);
   }
 
   private async resolveModel(
@@ -274,75 +266,73 @@ export class InspectionService {
     return { kind: 'upload', upload, bytes };
   }
 
-  /** Post-processing: the score's verdict, regions, and heatmap/overlay/mask at the image's size. */
-  private render(
+  /** Post-processing: the score's verdict and the regions at the image's size. */
+  private findings(
     model: ModelVersionEntity,
     loaded: LoadedModel,
     input: InspectionInput,
-    original: RgbImage,
+    width: number,
+    height: number,
     result: InferenceResult,
     threshold: number | null,
   ): PendingInspection {
     const [mapHeight, mapWidth] = loaded.inputSize;
-    // The engine's map may be a view into its batch's buffer: keep a copy of our own.
-    const anomalyMap = result.anomalyMap.slice();
-    const artifacts = buildInspectionArtifacts({
-      anomalyMap,
+    const findings = inspectionFindings({
+      anomalyMap: result.anomalyMap,
       mapWidth,
       mapHeight,
       score: result.score,
-      original,
+      width,
+      height,
       threshold: threshold ?? model.threshold ?? loaded.metadata.proposedThreshold,
       scoreStats: loaded.metadata.scoreStats,
-      mapStats: loaded.metadata.mapStats,
     });
-    return { id: randomUUID(), model, input, artifacts, anomalyMap, mapWidth, mapHeight };
+    return { id: randomUUID(), model, input, findings, anomalyMap: result.anomalyMap, mapWidth, mapHeight };
   }
 
   /**
-   * Objects first (the result PNGs; an upload's bytes stored where its URL cannot overwrite
-   * them), then every row in one transaction that also consumes the uploads. On failure the
-   * objects are removed again. The anomaly maps follow once the inspections are answered.
+   * One transaction inserts the rows (consuming the uploads) while the anomaly maps (and an
+   * upload's bytes, stored where its URL cannot overwrite them) are PUT; it commits once every
+   * object is stored. On failure the objects are removed again.
    */
   private async store(
     pending: PendingInspection[],
-    started: number,
+    latencyMs: number,
     principal: Principal,
-    timings?: StoreTimings,
   ): Promise<InspectionEntity[]> {
-    const storeStarted = performance.now();
     const written: string[] = [];
-    const put = async (key: string, body: Buffer | Promise<Buffer>, contentType = PNG): Promise<void> => {
-      written.push(key);
-      await this.objectStore.put(key, await body, contentType);
-    };
+    const objects = pending.flatMap(({ id, input, anomalyMap, mapWidth, mapHeight }) => [
+      {
+        key: objectKeys.inspectionAnomalyMap(id),
+        // Exact float32 values: the images are drawn from them later and must match this answer.
+        body: encodeMapObject(anomalyMap, mapWidth, mapHeight, { exact: true }),
+        contentType: MAP_OBJECT_CONTENT_TYPE,
+      },
+      // The bytes inspected, not a copy of the upload object: its URL could still overwrite that.
+      ...(input.kind === 'upload'
+        ? [{ key: objectKeys.inspectionInput(id), body: input.bytes, contentType: input.upload.contentType }]
+        : []),
+    ]);
     const uploadIds = pending.flatMap((item) => (item.input.kind === 'upload' ? [item.input.upload.id] : []));
+    const rows = pending.map((item) => inspectionRow(item, latencyMs, principal));
     let inspections: InspectionEntity[];
     try {
-      await mapConcurrently(pending, BATCH_CONCURRENCY, async (item) => {
-        const { artifacts, input } = item;
-        // Each PNG is written as soon as it is encoded.
-        const writes = INSPECTION_IMAGE_KINDS.map((kind) =>
-          put(objectKeys.inspectionArtifact(item.id, kind), artifacts.pngs[kind]),
-        );
-        // The bytes inspected, not a copy of the upload object: its URL could still overwrite that.
-        if (input.kind === 'upload')
-          writes.push(put(objectKeys.inspectionInput(item.id), input.bytes, input.upload.contentType));
-        await Promise.all(writes);
+      inspections = await this.db.transaction(async (tx) => {
+        const insert = async (): Promise<InspectionEntity[]> => {
+          const claimed = uploadIds.length === 0 || (await this.uploads.claim(tx, uploadIds));
+          if (!claimed) throw notFound('Inspection upload', uploadIds.join(', '));
+          return tx.inspections.insertMany(rows);
+        };
+        const puts = mapConcurrently(objects, BATCH_CONCURRENCY, async ({ key, body, contentType }) => {
+          written.push(key);
+          await this.objectStore.put(key, body, contentType);
+        });
+        // Both settle before the transaction ends, so no PUT lands after the cleanup below.
+        const [inserted, stored] = await Promise.allSettled([insert(), puts]);
+        if (inserted.status === 'rejected') throw inserted.reason;
+        if (stored.status === 'rejected') throw stored.reason;
+        return inserted.value;
       });
-      const objectsWritten = performance.now();
-      const rows = pending.map((item) => inspectionRow(item, objectsWritten - started, principal));
-      const insert = async (repositories: Repositories): Promise<InspectionEntity[]> => {
-        const claimed = uploadIds.length === 0 || (await this.uploads.claim(repositories, uploadIds));
-        if (!claimed) throw notFound('Inspection upload', uploadIds.join(', '));
-        return repositories.inspections.insertMany(rows);
-      };
-      // One INSERT is atomic by itself; consuming uploads as well needs a transaction.
-      inspections = uploadIds.length > 0 ? await this.db.transaction(insert) : await insert(this.db);
-      if (timings) {
-        timings.objectsMs = objectsWritten - storeStarted;
-        timings.insertMs = performance.now() - objectsWritten;
-      }
     } catch (error) {
       await this.objectStore
         .delete(written)
@@ -352,13 +342,6 @@ export class InspectionService {
       throw error;
     }
     await this.uploads.removeConsumed(uploadIds);
-    const maps = pending.map(({ id, anomalyMap, mapWidth, mapHeight }) => ({
-      inspectionId: id,
-      anomalyMap,
-      mapWidth,
-      mapHeight,
-    }));
-    await this.anomalyMaps.keep(maps);
     for (const inspection of inspections) {
       this.pubSub.publish('INSPECTION_CREATED', {
         inspectionId: inspection.id,
@@ -367,11 +350,6 @@ export class InspectionService {
       });
     }
     return inspections;
-  }
-
-  /** Resolves once the anomaly maps being written are stored (shutdown waits for it before the pool closes). */
-  drainAnomalyMapWrites(): Promise<void> {
-    return this.anomalyMaps.drain();
   }
 
   async findById(id: string): Promise<InspectionEntity | null> {
@@ -403,11 +381,6 @@ export class InspectionService {
     return this.db.inspections.page(checked, page);
   }
 
-  /** Presigned GET of a result PNG. */
-  presignedResultUrl(key: string): Promise<string> {
-    return this.objectStore.presignGet(key, { contentType: PNG });
-  }
-
   /** Presigned GET of an uploaded input, served with the type it was stored with. */
   presignedInputUrl(key: string): Promise<string> {
     return this.objectStore.presignGet(key);
@@ -418,27 +391,27 @@ export class InspectionService {
   }
 }
 
-/** The row of an inspection whose objects are stored; `latencyMs` is the service time until then. */
+/** The row of an inspection; `latencyMs` is the service time until its result was known. */
 function inspectionRow(item: PendingInspection, latencyMs: number, principal: Principal): NewInspection {
-  const { artifacts, input } = item;
+  const { findings, input } = item;
   return {
     id: item.id,
     modelId: item.model.id,
     categoryId: item.model.categoryId,
     imageId: input.kind === 'image' ? input.image.id : null,
     inputObjectKey: input.kind === 'upload' ? objectKeys.inspectionInput(item.id) : null,
-    width: artifacts.width,
-    height: artifacts.height,
-    score: artifacts.score,
-    normalizedScore: artifacts.normalizedScore,
-    isAnomalous: artifacts.isAnomalous,
-    threshold: artifacts.threshold,
-    regions: artifacts.regions.map((region) => ({ ...region })),
+    width: findings.width,
+    height: findings.height,
+    score: findings.score,
+    normalizedScore: findings.normalizedScore,
+    isAnomalous: findings.isAnomalous,
+    threshold: findings.threshold,
+    regions: findings.regions.map((region) => ({ ...region })),
     latencyMs,
     heatmapObjectKey: objectKeys.inspectionArtifact(item.id, 'heatmap'),
     overlayObjectKey: objectKeys.inspectionArtifact(item.id, 'overlay'),
     maskObjectKey: objectKeys.inspectionArtifact(item.id, 'mask'),
-    mapObjectKey: null,
+    mapObjectKey: objectKeys.inspectionAnomalyMap(item.id),
     mapWidth: item.mapWidth,
     mapHeight: item.mapHeight,
     mapMin: null,

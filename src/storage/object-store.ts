@@ -146,6 +146,16 @@ export class ObjectStore {
     return Buffer.from(await response.Body.transformToByteArray());
   }
 
+  /** The object's bytes, or null when there is no such object. */
+  async find(key: string): Promise<Buffer | null> {
+    try {
+      return await this.get(key);
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
   /** Reads at most `maxBytes` (for type sniffing) without downloading the whole object. */
   async getRange(key: string, maxBytes: number): Promise<Buffer> {
     const response = await this.client.send(

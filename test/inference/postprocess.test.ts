@@ -2,7 +2,8 @@ import sharp from 'sharp';
 import { TURBO_LUT } from '../../src/inference/colormap';
 import {
   blendRgb,
-  buildInspectionArtifacts,
+  inspectionFindings,
+  renderInspectionPngs,
   colorizeMap,
   findRegions,
   heatmapScaleFromStats,
@@ -121,23 +122,16 @@ describe('PNG rendering', () => {
     expect(Array.from(data)).toEqual([0, 255, 255]);
   });
 
-  it('builds every artifact at the original image size', async () => {
+  it('finds the regions and draws every image at the original image size', async () => {
     const original = { data: new Uint8Array(40 * 30 * 3).fill(128), width: 40, height: 30 };
     const anomalyMap = new Float32Array(8 * 6);
     anomalyMap[2 * 8 + 5] = 3; // one hot pixel of the model-size map
-    const artifacts = buildInspectionArtifacts({
-      anomalyMap,
-      mapWidth: 8,
-      mapHeight: 6,
-      score: 3,
-      original,
-      threshold: 1,
-      scoreStats: { min: 0, max: 2 },
-      mapStats: { min: 0, max: 1, p99: 0.5 },
-    });
+    const map = { anomalyMap, mapWidth: 8, mapHeight: 6, width: 40, height: 30, threshold: 1 };
+    const artifacts = inspectionFindings({ ...map, score: 3, scoreStats: { min: 0, max: 2 } });
+    const pngs = renderInspectionPngs({ ...map, original, mapStats: { min: 0, max: 1, p99: 0.5 } });
     expect(artifacts).toMatchObject({ width: 40, height: 30, normalizedScore: 1, isAnomalous: true, score: 3 });
-    for (const png of [artifacts.pngs.heatmap, artifacts.pngs.overlay, artifacts.pngs.mask]) {
-      const metadata = await sharp(await png).metadata();
+    for (const png of [pngs.heatmap, pngs.overlay, pngs.mask]) {
+      const metadata = await sharp(await (png as Promise<Buffer>)).metadata();
       expect([metadata.format, metadata.width, metadata.height]).toEqual(['png', 40, 30]);
     }
     expect(artifacts.regions).toHaveLength(1);
@@ -149,7 +143,7 @@ describe('PNG rendering', () => {
     expect(region.y + region.height).toBeGreaterThanOrEqual(15);
     expect(region.maxScore).toBeLessThanOrEqual(3);
     expect(region.meanScore).toBeGreaterThanOrEqual(1);
-    const mask = await sharp(await artifacts.pngs.mask)
+    const mask = await sharp(await pngs.mask)
       .toColourspace('b-w')
       .raw()
       .toBuffer();
@@ -157,16 +151,36 @@ describe('PNG rendering', () => {
   });
 
   it('says normal when the score is below the threshold', async () => {
-    const artifacts = buildInspectionArtifacts({
+    const artifacts = inspectionFindings({
       anomalyMap: new Float32Array(4).fill(0.2),
       mapWidth: 2,
       mapHeight: 2,
       score: 0.2,
-      original: { data: new Uint8Array(3 * 3 * 3), width: 3, height: 3 },
+      width: 3,
+      height: 3,
       threshold: 0.5,
       scoreStats: { min: 0, max: 0.4 },
-      mapStats: { min: 0, max: 0.4, p99: 0.3 },
     });
     expect(artifacts).toMatchObject({ isAnomalous: false, normalizedScore: 0.5, regions: [] });
+  });
+
+  it('draws the heatmap and mask but no overlay without the original image', async () => {
+    const pngs = renderInspectionPngs({
+      anomalyMap: new Float32Array(4).fill(0.2),
+      mapWidth: 2,
+      mapHeight: 2,
+      width: 6,
+      height: 4,
+      threshold: 0.1,
+      original: null,
+      mapStats: { min: 0, max: 0.4, p99: 0.3 },
+    });
+    expect(pngs.overlay).toBeNull();
+    expect((await sharp(await pngs.heatmap).metadata()).width).toBe(6);
+    const mask = await sharp(await pngs.mask)
+      .toColourspace('b-w')
+      .raw()
+      .toBuffer();
+    expect(Array.from(mask)).toEqual(new Array(24).fill(255));
   });
 });

@@ -10,6 +10,7 @@ import {
   activateModel,
   createCategory,
   createClients,
+  eventually,
   fetchImage,
   generateSamples,
   inspect,
@@ -82,14 +83,11 @@ afterAll(async () => {
 });
 
 /** Waits until every inspection's anomaly map (written after the inspection was answered) is in S3 and linked from its row. */
+/** Every answered inspection's map is stored before its answer. */
 async function anomalyMapsStored(): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (
-    (await probe.count('SELECT count(*) FROM inspection WHERE map_object_key IS NULL AND anomaly_map IS NULL')) > 0
-  ) {
-    if (Date.now() > deadline) throw new Error('inspections still without their anomaly map after 20 s');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  expect(
+    await probe.count('SELECT count(*) FROM inspection WHERE map_object_key IS NULL AND anomaly_map IS NULL'),
+  ).toBe(0);
 }
 
 type ModelEvent = { modelVersionChanged: { kind: string; status: string; model: { id: string; status: string } } };
@@ -469,6 +467,65 @@ describe('inspect', () => {
     expect(await probe.count('SELECT count(*) FROM inspection')).toBe(before);
   });
 
+  test('image URLs: their signature is the permission; a changed one, a changed expiry or another inspection’s path is refused', async () => {
+    const inspection = await inspect(clients.labeler, { categoryId, imageId: goodImageIds[0] });
+    const url = new URL(inspection.maskUrl);
+    expect(url.pathname).toBe(`/inspections/${inspection.id}/mask.png`);
+    const refusal = async (changed: URL): Promise<{ status: number; code: string }> => {
+      const response = await fetch(changed);
+      const body = (await response.json()) as { error: { code: string } };
+      return { status: response.status, code: body.error.code };
+    };
+    const badSignature = new URL(url);
+    badSignature.searchParams.set('signature', '0'.repeat(64));
+    expect(await refusal(badSignature)).toEqual({ status: 403, code: 'INVALID_SIGNATURE' });
+    const longer = new URL(url);
+    longer.searchParams.set('expires', String(Number(url.searchParams.get('expires')) + 3600));
+    expect(await refusal(longer)).toEqual({ status: 403, code: 'INVALID_SIGNATURE' });
+    const otherKind = new URL(url);
+    otherKind.pathname = `/inspections/${inspection.id}/overlay.png`;
+    expect(await refusal(otherKind)).toEqual({ status: 403, code: 'INVALID_SIGNATURE' });
+    const unsigned = new URL(url);
+    unsigned.search = '';
+    expect(await refusal(unsigned)).toEqual({ status: 403, code: 'INVALID_SIGNATURE' });
+    const response = await fetch(url);
+    expect([response.status, response.headers.get('content-type')]).toEqual([200, 'image/png']);
+  });
+
+  test('a revoked key’s subscriptions end at once: its websocket is closed and later inspections do not reach it', async () => {
+    const created = await clients.admin.data<{ createApiKey: { id: string; secret: string } }>(
+      'mutation { createApiKey(name: "revoked while subscribed", role: VIEWER) { id secret } }',
+    );
+    const doomed = clients.viewer.withKey(created.createApiKey.secret);
+    type Created = { inspectionCreated: { id: string } };
+    const subscription = new SubscriptionRecorder<Created>(
+      doomed.websocket(),
+      'subscription($id: ID) { inspectionCreated(categoryId: $id) { id } }',
+      { id: categoryId },
+    );
+    try {
+      // Subscribed once an event arrives.
+      for (let attempt = 0; attempt < 20 && subscription.results.length === 0; attempt += 1) {
+        await inspect(clients.labeler, { categoryId, imageId: goodImageIds[1] });
+        await subscription.waitFor((results) => results.length > 0, 500).catch(() => undefined);
+      }
+      expect(subscription.results.length).toBeGreaterThan(0);
+      await clients.admin.data('mutation($id: ID!) { revokeApiKey(id: $id) { id } }', { id: created.createApiKey.id });
+      const received = subscription.results.length;
+      const after = await inspect(clients.labeler, { categoryId, imageId: goodImageIds[1] });
+      await eventually(async () => {
+        if (!subscription.done) throw new Error('the revoked key’s subscription is still open');
+      }, 10_000);
+      expect((subscription.error as { code?: number } | undefined)?.code).toBe(4403);
+      expect(subscription.results.slice(received).map((result) => result.data?.inspectionCreated.id)).not.toContain(
+        after.id,
+      );
+      expect(await doomed.errorCode('{ inspections(first: 1) { totalCount } }')).toBe('UNAUTHENTICATED');
+    } finally {
+      subscription.dispose();
+    }
+  });
+
   test('inspections: filters and pages; inspection(id); the anomaly map is stored compactly with each row', async () => {
     type Page = {
       inspections: {
@@ -522,12 +579,14 @@ describe('inspect', () => {
       newest.id,
     ]);
     const row = rows[0];
-    // The map lives in S3 next to the PNGs, not in the row; it is written after the answer.
+    // The map lives in S3, not in the row; it is stored before the answer. The PNGs follow
+    // only when one of their URLs is first fetched.
     expect([row?.anomaly_map, row?.map_min, row?.map_max]).toEqual([null, null, null]);
     expect(row?.map_object_key).toBe(`inspections/${newest.id}/anomaly-map.bin`);
-    expect(await probe.keys(`inspections/${newest.id}/`)).toEqual(
-      ['anomaly-map.bin', 'heatmap.png', 'mask.png', 'overlay.png'].map((name) => `inspections/${newest.id}/${name}`),
-    );
+    const keys = await probe.keys(`inspections/${newest.id}/`);
+    expect(keys).toContain(`inspections/${newest.id}/anomaly-map.bin`);
+    const possible = ['anomaly-map.bin', 'heatmap.png', 'mask.png', 'overlay.png'];
+    expect(keys.filter((key) => !possible.some((name) => key === `inspections/${newest.id}/${name}`))).toEqual([]);
     const stored = decodeMapObject(await probe.store.get(row?.map_object_key as string));
     expect([stored.width, stored.height]).toEqual([demoModel.inputWidth, demoModel.inputHeight]);
     expect([stored.width, stored.height]).toEqual([row?.map_width, row?.map_height]);

@@ -1,12 +1,21 @@
-// InspectionService called directly (no server): what an inspect stores, the score against the
-// engine's on the same tensor, a BMP upload scored like the same pixels as PNG, and uploads that
-// are no image refused and removed.
+// InspectionService and InspectionImages called directly (no server): what an inspect stores
+// before it answers, the score against the engine's on the same tensor, the images drawn later
+// against today's pipeline on the same map, a BMP upload scored like the same pixels as PNG, and
+// uploads that are no image refused and removed.
 import sharp from 'sharp';
 import type { ImageEntity } from '../../src/db/entities/image.entity';
 import type { ModelVersionEntity } from '../../src/db/entities/model-version.entity';
 import { AppError } from '../../src/errors';
 import { decodeMapObject } from '../../src/formats/anomaly-map-object';
-import { preprocessImage } from '../../src/inference/preprocess';
+import {
+  findRegions,
+  heatmapScaleFromStats,
+  renderHeatmapAndOverlayPngs,
+  renderMaskPng,
+  resizeMap,
+  thresholdMap,
+} from '../../src/inference/postprocess';
+import { decodeRgb, preprocessImage } from '../../src/inference/preprocess';
 import { objectKeys } from '../../src/storage/object-keys';
 import { maxAbsDiff, outcomeCode } from '../inference/helpers';
 import {
@@ -24,8 +33,10 @@ function expectSameScore(actual: number, expected: number): void {
   expect(Math.abs(actual - expected)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(expected)));
 }
 
-function isPng(bytes: Buffer): boolean {
-  return bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+/** Decoded pixels and their layout: PNG bytes may differ between encoders, the pixels must not. */
+async function pixelsOf(png: Buffer): Promise<{ width: number; height: number; channels: number; data: Buffer }> {
+  const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, channels: info.channels, data };
 }
 
 let services: ModelServices;
@@ -70,7 +81,7 @@ async function upload(bytes: Buffer, contentType: string): Promise<string> {
 }
 
 describe('InspectionService.inspect', () => {
-  test('a dataset image: its row and three PNGs are stored, its map follows; its score is the engine’s on the same tensor', async () => {
+  test('a dataset image: its row and exact map are stored before the answer, no PNG yet; its score is the engine’s on the same tensor', async () => {
     const image = images[0] as ImageEntity;
     const inspection = await services.inspection.inspections.inspect(
       { categoryId, imageId: image.id },
@@ -80,10 +91,8 @@ describe('InspectionService.inspect', () => {
     const row = await services.db.inspections.findById(inspection.id);
     expect(row).toMatchObject({ modelId: model.id, categoryId, imageId: image.id, inputObjectKey: null });
     expect(row).toMatchObject({ width: image.width, height: image.height });
-    for (const key of [inspection.heatmapObjectKey, inspection.overlayObjectKey, inspection.maskObjectKey]) {
-      expect(key.startsWith(`inspections/${inspection.id}/`)).toBe(true);
-      expect(isPng(await services.objectStore.get(key))).toBe(true);
-    }
+    expect(row?.mapObjectKey).toBe(objectKeys.inspectionAnomalyMap(inspection.id));
+    expect(await storedKeys(`inspections/${inspection.id}/`)).toEqual([objectKeys.inspectionAnomalyMap(inspection.id)]);
 
     const { engine, runner } = services.inspection;
     const loaded = await runner.load(model);
@@ -97,16 +106,48 @@ describe('InspectionService.inspect', () => {
     });
     const expected = await engine.infer(loaded.key, tensor);
     expectSameScore(inspection.score, expected.score);
-
-    await services.inspection.inspections.drainAnomalyMapWrites();
-    const withMap = await services.db.inspections.findById(inspection.id);
-    expect(withMap?.mapObjectKey).toBe(objectKeys.inspectionAnomalyMap(inspection.id));
-    const stored = decodeMapObject(await services.objectStore.get(withMap?.mapObjectKey as string));
+    const stored = decodeMapObject(await services.objectStore.get(row?.mapObjectKey as string));
     const [height, width] = loaded.inputSize;
     expect([stored.width, stored.height]).toEqual([width, height]);
     expect(maxAbsDiff(stored.map, expected.anomalyMap)).toBeLessThanOrEqual(
       1e-5 * Math.max(1, Math.abs(expected.score)),
     );
+  });
+
+  test('its images, drawn on first request from the stored map, are today’s pipeline’s on that map, pixel for pixel, and are stored once drawn', async () => {
+    const image = images[1] as ImageEntity;
+    const { inspections, inspectionImages } = services.inspection;
+    const mapOf = async (inspectionId: string) =>
+      decodeMapObject(await services.objectStore.get(objectKeys.inspectionAnomalyMap(inspectionId)));
+    // A threshold that some pixels pass and most do not: the 95th percentile of a first run's map.
+    const first = await mapOf((await inspections.inspect({ categoryId, imageId: image.id }, services.principal)).id);
+    const threshold = Array.from(first.map).sort((a, b) => a - b)[Math.floor(first.map.length * 0.95)] as number;
+    const inspection = await inspections.inspect({ categoryId, imageId: image.id, threshold }, services.principal);
+    const { map, width: mapWidth, height: mapHeight } = await mapOf(inspection.id);
+    // The map stored is the map the answer was computed from: the same regions.
+    const original = await decodeRgb(imageBytes[1] as Buffer, 50_000_000);
+    const resized = resizeMap(map, mapWidth, mapHeight, original.width, original.height);
+    expect(inspection.regions.length).toBeGreaterThan(0);
+    expect(inspection.regions).toEqual(findRegions(resized, threshold, original.width, original.height));
+
+    // What inspect drew and stored before the answer until now (postprocess.ts, unchanged).
+    const loaded = await services.inspection.runner.load(model);
+    const todays = {
+      ...renderHeatmapAndOverlayPngs(original, resized, heatmapScaleFromStats(loaded.metadata.mapStats)),
+      mask: renderMaskPng(thresholdMap(resized, threshold), original.width, original.height),
+    };
+    for (const kind of ['overlay', 'heatmap', 'mask'] as const) {
+      const served = await inspectionImages.png(inspection.id, kind);
+      expect(await pixelsOf(served)).toEqual(await pixelsOf(await todays[kind]));
+    }
+    // Drawn once: all three are in S3 under the row's keys.
+    const keys = [inspection.heatmapObjectKey, inspection.overlayObjectKey, inspection.maskObjectKey];
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const found = await Promise.all(keys.map((key) => services.objectStore.head(key)));
+      if (found.every((info) => info !== null)) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    for (const key of keys) expect(await services.objectStore.head(key)).not.toBeNull();
   });
 
   test('a BMP upload is scored like the same pixels stored as PNG; the upload is consumed', async () => {
@@ -132,7 +173,6 @@ describe('InspectionService.inspect', () => {
     ['a truncated PNG', () => (imageBytes[0] as Buffer).subarray(0, 200)],
   ])('%s: INVALID_IMAGE, the upload row and object are removed, nothing is stored', async (_name, bytesOf) => {
     const bytes = typeof bytesOf === 'function' ? bytesOf() : bytesOf;
-    await services.inspection.inspections.drainAnomalyMapWrites();
     const [rowsBefore, objectsBefore] = [await inspectionCount(), await storedKeys('inspections/')];
     const uploadId = await upload(bytes, 'image/png');
     const inspections = services.inspection.inspections;
@@ -144,7 +184,6 @@ describe('InspectionService.inspect', () => {
     expect((refusal as AppError).code).toBe('INVALID_IMAGE');
     expect(await services.db.inspectionUploads.findById(uploadId)).toBeNull();
     expect(await services.objectStore.head(objectKeys.inspectionUpload(uploadId))).toBeNull();
-    await services.inspection.inspections.drainAnomalyMapWrites();
     expect(await inspectionCount()).toBe(rowsBefore);
     expect(await storedKeys('inspections/')).toEqual(objectsBefore);
   });

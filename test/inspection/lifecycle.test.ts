@@ -1,7 +1,9 @@
 // Start-up: active models are loaded before /readyz says ready, and the first embedded start
-// seeds the demo so that inspect works at once.
+// seeds the demo so that inspect works at once. Crash: an answered inspection survives a kill -9
+// right after its answer, images included.
 import { createServer } from 'node:net';
 import path from 'node:path';
+import sharp from 'sharp';
 import { GraphQLTestClient } from '../support/graphql-client';
 import { testS3Settings, uniqueName } from '../support/resources';
 import { spawnServer, startTestServer, type TestServer } from '../support/test-server';
@@ -98,6 +100,56 @@ test('on start the active models are loaded; /readyz stays not ready while one c
   } finally {
     await probe.close();
     await second.stop();
+  }
+});
+
+test('an inspection answered just before a kill -9 is there after a restart, and the URLs of its answer return its images', async () => {
+  const modelBytes = await readDemoModel();
+  // A fixed port: the URLs in the answer must still point at the restarted server.
+  const port = String(await freePort());
+  const first = await startTestServer({ env: { PORT: port } });
+  let second: TestServer | null = null;
+  try {
+    const clients = await createClients(first);
+    const samples = await generateSamples(modelBytes, { trainCount: 0, testGoodCount: 0, testDefectCount: 1 });
+    const { categoryId } = await createCategory(clients.labeler, 'durability', samples.category);
+    const [imageId] = (await uploadImages(clients.labeler, categoryId, samples.files)) as [string];
+    const model = await registerModel(clients.admin, categoryId, 'demo', modelBytes);
+    await activateModel(clients.admin, model.id);
+
+    const answered = await inspect(clients.labeler, { categoryId, imageId });
+    first.child.kill('SIGKILL');
+    expect((await first.stop()).signal).toBe('SIGKILL');
+
+    second = await spawnServer(first.env, {
+      adminKey: first.adminKey,
+      databaseUrl: first.databaseUrl,
+      bucket: first.bucket,
+    });
+    const restarted = await createClients(second);
+    const found = await restarted.viewer.data<{ inspection: { id: string; score: number; regions: unknown[] } | null }>(
+      'query($id: ID!) { inspection(id: $id) { id score regions { x y width height area meanScore maxScore } } }',
+      { id: answered.id },
+    );
+    expect(found.inspection).toEqual({ id: answered.id, score: answered.score, regions: answered.regions });
+
+    // The right images: pixel for pixel those of the same image inspected again, uninterrupted.
+    const again = await inspect(restarted.labeler, { categoryId, imageId });
+    const pixels = async (url: string): Promise<Buffer> => {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: ${await response.text()}`);
+      expect(response.headers.get('content-type')).toBe('image/png');
+      return sharp(Buffer.from(await response.arrayBuffer()))
+        .raw()
+        .toBuffer();
+    };
+    for (const field of ['anomalyMapUrl', 'overlayUrl', 'maskUrl'] as const) {
+      expect(answered[field].startsWith(`http://127.0.0.1:${port}/`)).toBe(true);
+      expect((await pixels(answered[field])).equals(await pixels(again[field]))).toBe(true);
+    }
+  } finally {
+    await first.stop();
+    await second?.stop();
   }
 });
 

@@ -37,6 +37,7 @@ export async function createModelServices(env: Record<string, string> = {}): Pro
   const logger = pino({ level: 'silent' });
   const { db, objectStore, pubSub, jobQueue } = datasets;
   const inspection = new InspectionDomain({ config, db, objectStore, pubSub, datasets, logger });
+  await inspection.openImageUrls();
   const evaluation = await EvaluationDomain.create({
     config,
     db,

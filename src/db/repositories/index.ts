@@ -11,6 +11,7 @@ import { InspectionRepository } from './inspection.repository';
 import { ModelUploadRepository } from './model-upload.repository';
 import { ModelRepository } from './model.repository';
 import { SeedMarkerRepository } from './seed-marker.repository';
+import { ServiceSecretRepository } from './service-secret.repository';
 import { SnapshotRepository } from './snapshot.repository';
 
 /**
@@ -31,6 +32,7 @@ export class Repositories {
   readonly inspections: InspectionRepository;
   readonly inspectionUploads: InspectionUploadRepository;
   readonly evaluations: EvaluationRepository;
+  readonly serviceSecrets: ServiceSecretRepository;
 
   constructor(readonly manager: EntityManager) {
     this.apiKeys = new ApiKeyRepository(manager);
@@ -46,6 +48,7 @@ export class Repositories {
     this.inspections = new InspectionRepository(manager);
     this.inspectionUploads = new InspectionUploadRepository(manager);
     this.evaluations = new EvaluationRepository(manager);
+    this.serviceSecrets = new ServiceSecretRepository(manager);
   }
 }
 

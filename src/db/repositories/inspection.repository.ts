@@ -1,7 +1,6 @@
 import type { EntityManager, Repository } from 'typeorm';
 import { InspectionEntity } from '../entities/inspection.entity';
 import { newestFirst, paginate, type Page, type PageRequest } from '../pagination';
-import { queryRows } from '../sql';
 
 /** A new inspection row; its objects are already stored under the keys it names. */
 export type NewInspection = Omit<InspectionEntity, 'createdAt' | 'model' | 'category' | 'image' | 'anomalyMap'>;
@@ -33,22 +32,6 @@ export class InspectionRepository {
     const rows = inspections.map((inspection) => this.repository.create(inspection));
     await this.repository.insert(rows);
     return rows;
-  }
-
-  /**
-   * Points each inspection at its stored anomaly map object, in one statement; returns the ids
-   * of the inspections that were still there.
-   */
-  async linkAnomalyMaps(maps: ReadonlyArray<{ inspectionId: string; objectKey: string }>): Promise<Set<string>> {
-    const linked = await queryRows<{ id: string }>(
-      this.manager,
-      `UPDATE inspection SET map_object_key = stored.key
-         FROM unnest($1::uuid[], $2::text[]) AS stored(id, key)
-        WHERE inspection.id = stored.id
-       RETURNING inspection.id`,
-      [maps.map((map) => map.inspectionId), maps.map((map) => map.objectKey)],
-    );
-    return new Set(linked.map((row) => row.id));
   }
 
   /** Inspections, newest first. */
