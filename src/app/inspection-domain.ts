@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { UrlSigner } from '../auth/signed-urls';
 import type { DomainDependencies } from './domain-dependencies';
 import type { ResolverBinding } from '../graphql/schema';
+import { DatasetImageCache } from '../images/dataset-image-cache';
 import { inspectionImagesRouter } from '../http/inspection-images.route';
 import type { Readiness } from '../http/readiness';
 import { InferenceEngine } from '../inference';
@@ -26,6 +27,9 @@ export interface InspectionDomainDependencies extends DomainDependencies {
 /** The service_secret row of the key that signs inspection image URLs. */
 const IMAGE_URL_SECRET = 'inspection-image-urls';
 
+/** How often anomaly maps still in their rows are looked for and moved to S3. */
+const MAP_SWEEP_INTERVAL_MS = 60_000;
+
 /** How often expired model and inspection uploads are removed. */
 const UPLOAD_SWEEP_INTERVAL_MS = 10 * 60_000;
 
@@ -40,9 +44,12 @@ export class InspectionDomain {
   readonly runner: ModelRunner;
   readonly models: ModelService;
   readonly inspections: InspectionService;
+  /** Dataset image bytes recently inspected (inspections and their images). */
+  private readonly datasetImages: DatasetImageCache;
   /** Set by start(): the signing key lives in the database. */
   private images: InspectionImages | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private mapSweepTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: InspectionDomainDependencies) {
     const { config, db, objectStore, pubSub, datasets } = deps;
@@ -62,9 +69,11 @@ export class InspectionDomain {
       { maxBytes: config.models.maxBytes, uploadUrlExpirySeconds: config.datasets.uploadUrlExpirySeconds },
       logger,
     );
+    this.datasetImages = new DatasetImageCache(config.inspections.datasetImageCacheBytes);
     this.inspections = new InspectionService(
       db,
       objectStore,
+      this.datasetImages,
       this.runner,
       this.models,
       datasets.images,
@@ -103,6 +112,7 @@ export class InspectionDomain {
     this.images = new InspectionImages(
       db,
       objectStore,
+      this.datasetImages,
       new UrlSigner(secret),
       { urlExpirySeconds: config.s3.presignedUrlExpirySeconds, imageMaxPixels: config.datasets.imageMaxPixels },
       logger.child({ component: 'inspection-images' }),
@@ -130,12 +140,22 @@ export class InspectionDomain {
     };
     this.sweepTimer = setInterval(sweep, UPLOAD_SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
+    const sweepMaps = (): void => {
+      this.inspections
+        .sweepPendingMaps()
+        .catch((error: unknown) => logger.warn({ err: error }, 'could not move pending anomaly maps to S3'));
+    };
+    this.mapSweepTimer = setInterval(sweepMaps, MAP_SWEEP_INTERVAL_MS);
+    this.mapSweepTimer.unref();
   }
 
   /** After the HTTP server has drained, before the database pool closes. */
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.mapSweepTimer) clearInterval(this.mapSweepTimer);
     this.sweepTimer = null;
+    this.mapSweepTimer = null;
+    await this.inspections.drainMapMoves();
     await this.loader.stop();
     await this.engine.close();
   }

@@ -76,6 +76,8 @@ export const configSchema = z
 
     MODEL_MAX_BYTES: positiveInt.max(2 ** 31 - 1).default(1024 * 1024 * 1024),
     INSPECT_BATCH_MAX_IMAGES: positiveInt.max(1000).default(32),
+    /** Dataset image bytes kept in memory for repeated inspections (src/images/dataset-image-cache.ts); 0: none. */
+    DATASET_IMAGE_CACHE_MB: z.coerce.number().int().min(0).max(65_536).default(64),
     SEED_DEMO: booleanFlag.optional(),
     INFERENCE_WORKERS: positiveInt.max(64).default(1),
     INFERENCE_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
@@ -164,6 +166,8 @@ export interface Config {
   inspections: {
     batchMaxImages: number;
     resize: 'sharp-linear' | 'pil-bilinear';
+    /** Bytes of dataset images kept in memory; 0: none. */
+    datasetImageCacheBytes: number;
   };
   /** Options of the process's one InferenceEngine (src/inference). */
   inference: {
@@ -246,7 +250,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     jobWorkersInProcess: env.JOB_WORKERS_IN_PROCESS,
     models: { maxBytes: env.MODEL_MAX_BYTES, seedDemo: env.SEED_DEMO },
-    inspections: { batchMaxImages: env.INSPECT_BATCH_MAX_IMAGES, resize: env.INFERENCE_RESIZE },
+    inspections: {
+      batchMaxImages: env.INSPECT_BATCH_MAX_IMAGES,
+      resize: env.INFERENCE_RESIZE,
+      datasetImageCacheBytes: env.DATASET_IMAGE_CACHE_MB * 1024 * 1024,
+    },
     inference: {
       workers: env.INFERENCE_WORKERS,
       intraOpThreads: env.INFERENCE_INTRA_OP_THREADS,

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { UrlSigner } from '../auth/signed-urls';
 import type { InspectionEntity } from '../db/entities/inspection.entity';
 import type { Database } from '../db/repositories';
+import type { DatasetImageCache } from '../images/dataset-image-cache';
 import { AppError, ErrorCode, notFound } from '../errors';
 import { decodeMapObject } from '../formats/anomaly-map-object';
 import { renderInspectionPngs, type InspectionImageKind, type RgbImage } from '../inference';
@@ -40,6 +41,7 @@ export class InspectionImages {
   constructor(
     private readonly db: Database,
     private readonly objectStore: ObjectStore,
+    private readonly datasetImages: DatasetImageCache,
     private readonly signer: UrlSigner,
     private readonly settings: InspectionImagesSettings,
     private readonly logger: Logger,
@@ -95,9 +97,8 @@ export class InspectionImages {
   }
 
   private async render(row: InspectionEntity): Promise<RenderedPngs> {
-    if (!row.mapObjectKey) throw notFound('Anomaly map of inspection', row.id);
     const [mapBytes, model, original] = await Promise.all([
-      this.objectStore.get(row.mapObjectKey),
+      this.readMap(row),
       this.db.models.findById(row.modelId),
       this.readOriginal(row),
     ]);
@@ -117,11 +118,25 @@ export class InspectionImages {
     return overlay ? { heatmap, mask, overlay } : { heatmap, mask };
   }
 
+  /** The exact map: in the row until it moved to S3 (AnomalyMapMover). */
+  private async readMap(row: InspectionEntity): Promise<Buffer> {
+    if (row.mapObjectKey) return this.objectStore.get(row.mapObjectKey);
+    const pending = await this.db.inspections.pendingMap(row.id);
+    if (pending) return pending;
+    // Moved since the row was read.
+    const moved = (await this.db.inspections.findById(row.id))?.mapObjectKey;
+    if (!moved) throw notFound('Anomaly map of inspection', row.id);
+    return this.objectStore.get(moved);
+  }
+
   /** The inspected image, decoded; null when it is gone (a dataset image deleted since). */
   private async readOriginal(row: InspectionEntity): Promise<RgbImage | null> {
-    let key = row.inputObjectKey;
-    if (!key && row.imageId) key = (await this.db.images.findById(row.imageId))?.objectKey ?? null;
-    const bytes = key ? await this.objectStore.find(key) : null;
+    let bytes: Buffer | null = null;
+    if (row.inputObjectKey) bytes = await this.objectStore.find(row.inputObjectKey);
+    else if (row.imageId) {
+      const key = (await this.db.images.findById(row.imageId))?.objectKey;
+      if (key) bytes = await this.datasetImages.get(key, () => this.objectStore.get(key)).catch(() => null);
+    }
     return bytes ? decodeRgb(bytes, this.settings.imageMaxPixels) : null;
   }
 

@@ -8,13 +8,15 @@ import type { Page, PageRequest } from '../db/pagination';
 import type { Database } from '../db/repositories';
 import type { InspectionListFilter, NewInspection } from '../db/repositories/inspection.repository';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
-import { encodeMapObject, MAP_OBJECT_CONTENT_TYPE } from '../formats/anomaly-map-object';
+import { encodeMapObject } from '../formats/anomaly-map-object';
 import { inspectionFindings, type InferenceResult, type InspectionFindings, type LoadedModel } from '../inference';
 import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
+import type { DatasetImageCache } from '../images/dataset-image-cache';
 import { mapConcurrently } from '../utils/concurrency';
 import { isUuid } from '../utils/ids';
+import { AnomalyMapMover } from './anomaly-map-mover';
 import type { ImageService } from './image.service';
 import type { ModelRunner, Prediction } from './model-runner.service';
 import { checkThreshold, modelNotReady, type ModelService } from './model.service';
@@ -107,18 +109,20 @@ function inspectionUploadKind(settings: InspectionSettings): UploadKind<Inspecti
 
 /**
  * `inspect`: one image (a dataset image or an inspection upload) through a READY model, with
- * the score, the verdict and the regions. Before it answers, the exact anomaly map (and an
- * upload's bytes) are stored in S3 while the row is inserted, and the transaction commits only
- * once both are stored: an answered inspection survives a crash, and a failure leaves no row
- * (and removes what was stored). The heatmap, overlay and mask PNGs are drawn from the stored
- * map later, on their first request (InspectionImages).
+ * the score, the verdict and the regions. Before it answers, the row is inserted with the exact
+ * anomaly map (and an upload's bytes are stored in S3): an answered inspection survives a
+ * crash, and a failure leaves no row (and removes what was stored). The map moves to S3 after
+ * the answer; the heatmap, overlay and mask PNGs are drawn from it on their first request
+ * (InspectionImages).
  */
 export class InspectionService {
   private readonly uploads: PresignedUploads<InspectionUploadEntity>;
+  private readonly mapMover: AnomalyMapMover;
 
   constructor(
     private readonly db: Database,
     private readonly objectStore: ObjectStore,
+    private readonly datasetImages: DatasetImageCache,
     private readonly runner: ModelRunner,
     private readonly models: ModelService,
     private readonly images: ImageService,
@@ -127,6 +131,7 @@ export class InspectionService {
     private readonly logger: Logger,
   ) {
     this.uploads = new PresignedUploads(db, objectStore, inspectionUploadKind(settings), logger);
+    this.mapMover = new AnomalyMapMover(db.inspections, objectStore, logger);
   }
 
   requestUpload(request: RequestInspectionUpload, principal: Principal): Promise<UploadTargetInfo> {
@@ -166,7 +171,8 @@ export class InspectionService {
       throw error;
     }
     const rendered = performance.now();
-    const [inspection] = await this.store([pending], rendered - started, principal);
+    const storeTimings = { objectsMs: 0, insertMs: 0 };
+    const [inspection] = await this.store([pending], rendered - started, principal, storeTimings);
     const { result } = prediction;
     const round = (ms: number): number => Math.round(ms * 10) / 10;
     this.logger.debug(
@@ -181,6 +187,8 @@ export class InspectionService {
         inferMs: round(prediction.inferMs),
         renderMs: round(rendered - inferred),
         storeMs: round(performance.now() - rendered),
+        objectsMs: round(storeTimings.objectsMs),
+        insertMs: round(storeTimings.insertMs),
       },
       'inspection timings',
     );
@@ -207,7 +215,7 @@ export class InspectionService {
     const images = await Promise.all(request.imageIds.map((imageId) => this.requireImage(imageId)));
     const loaded = await this.runner.load(model);
     const prepared = await mapConcurrently(images, BATCH_CONCURRENCY, async (image) => {
-      const bytes = await this.objectStore.get(image.objectKey);
+      const bytes = await this.readDatasetImage(image.objectKey);
       const { originalWidth, originalHeight, tensor } = await this.runner.preprocess(bytes, loaded);
       return { input: { kind: 'image' as const, image, bytes }, originalWidth, originalHeight, tensor };
     });
@@ -251,12 +259,12 @@ export class InspectionService {
       const expectedKey = isUuid(request.imageId) ? objectKeys.image(request.imageId.toLowerCase()) : null;
       const [image, bytes] = await Promise.all([
         this.requireImage(request.imageId),
-        expectedKey ? this.objectStore.get(expectedKey).catch(() => null) : null,
+        expectedKey ? this.readDatasetImage(expectedKey).catch(() => null) : null,
       ]);
       return {
         kind: 'image',
         image,
-        bytes: bytes !== null && image.objectKey === expectedKey ? bytes : await this.objectStore.get(image.objectKey),
+        bytes: bytes !== null && image.objectKey === expectedKey ? bytes : await this.readDatasetImage(image.objectKey),
       };
     }
     const uploadId = request.uploadId ?? '';
@@ -264,6 +272,10 @@ export class InspectionService {
     if (!upload) throw notFound('Inspection upload', uploadId);
     const { bytes } = await this.uploads.receive(upload);
     return { kind: 'upload', upload, bytes };
+  }
+
+  private readDatasetImage(key: string): Promise<Buffer> {
+    return this.datasetImages.get(key, () => this.objectStore.get(key));
   }
 
   /** Post-processing: the score's verdict and the regions at the image's size. */
@@ -291,48 +303,61 @@ export class InspectionService {
   }
 
   /**
-   * One transaction inserts the rows (consuming the uploads) while the anomaly maps (and an
-   * upload's bytes, stored where its URL cannot overwrite them) are PUT; it commits once every
-   * object is stored. On failure the objects are removed again.
+   * The rows, each with its exact anomaly map, in one INSERT: durable once it returns, without
+   * an S3 PUT on the answer's path (the maps move to S3 afterwards, AnomalyMapMover). An upload's
+   * bytes are PUT where its URL cannot overwrite them while the rows are inserted in a
+   * transaction that consumes the uploads and commits once the bytes are stored; on failure
+   * they are removed again.
    */
   private async store(
     pending: PendingInspection[],
     latencyMs: number,
     principal: Principal,
+    timings?: { objectsMs: number; insertMs: number },
   ): Promise<InspectionEntity[]> {
-    const written: string[] = [];
-    const objects = pending.flatMap(({ id, input, anomalyMap, mapWidth, mapHeight }) => [
-      {
-        key: objectKeys.inspectionAnomalyMap(id),
-        // Exact float32 values: the images are drawn from them later and must match this answer.
-        body: encodeMapObject(anomalyMap, mapWidth, mapHeight, { exact: true }),
-        contentType: MAP_OBJECT_CONTENT_TYPE,
-      },
+    const started = performance.now();
+    const maps = pending.map(({ id, anomalyMap, mapWidth, mapHeight }) => ({
+      inspectionId: id,
+      // Exact float32 values: the images are drawn from them later and must match this answer.
+      object: encodeMapObject(anomalyMap, mapWidth, mapHeight, { exact: true }),
+    }));
+    const rows = pending.map((item, index) => ({
+      ...inspectionRow(item, latencyMs, principal),
+      pendingMap: maps[index]?.object,
+    }));
+    const inputs = pending.flatMap(({ id, input }) =>
       // The bytes inspected, not a copy of the upload object: its URL could still overwrite that.
-      ...(input.kind === 'upload'
+      input.kind === 'upload'
         ? [{ key: objectKeys.inspectionInput(id), body: input.bytes, contentType: input.upload.contentType }]
-        : []),
-    ]);
+        : [],
+    );
     const uploadIds = pending.flatMap((item) => (item.input.kind === 'upload' ? [item.input.upload.id] : []));
-    const rows = pending.map((item) => inspectionRow(item, latencyMs, principal));
+    const written: string[] = [];
     let inspections: InspectionEntity[];
     try {
-      inspections = await this.db.transaction(async (tx) => {
-        const insert = async (): Promise<InspectionEntity[]> => {
-          const claimed = uploadIds.length === 0 || (await this.uploads.claim(tx, uploadIds));
-          if (!claimed) throw notFound('Inspection upload', uploadIds.join(', '));
-          return tx.inspections.insertMany(rows);
-        };
-        const puts = mapConcurrently(objects, BATCH_CONCURRENCY, async ({ key, body, contentType }) => {
-          written.push(key);
-          await this.objectStore.put(key, body, contentType);
+      if (uploadIds.length === 0) {
+        inspections = await this.db.inspections.insertMany(rows);
+        if (timings) timings.insertMs = performance.now() - started;
+      } else {
+        inspections = await this.db.transaction(async (tx) => {
+          const insert = async (): Promise<InspectionEntity[]> => {
+            if (!(await this.uploads.claim(tx, uploadIds))) throw notFound('Inspection upload', uploadIds.join(', '));
+            const inserted = await tx.inspections.insertMany(rows);
+            if (timings) timings.insertMs = performance.now() - started;
+            return inserted;
+          };
+          const puts = mapConcurrently(inputs, BATCH_CONCURRENCY, async ({ key, body, contentType }) => {
+            written.push(key);
+            await this.objectStore.put(key, body, contentType);
+            if (timings) timings.objectsMs = performance.now() - started;
+          });
+          // Both settle before the transaction ends, so no PUT lands after the cleanup below.
+          const [inserted, stored] = await Promise.allSettled([insert(), puts]);
+          if (inserted.status === 'rejected') throw inserted.reason;
+          if (stored.status === 'rejected') throw stored.reason;
+          return inserted.value;
         });
-        // Both settle before the transaction ends, so no PUT lands after the cleanup below.
-        const [inserted, stored] = await Promise.allSettled([insert(), puts]);
-        if (inserted.status === 'rejected') throw inserted.reason;
-        if (stored.status === 'rejected') throw stored.reason;
-        return inserted.value;
-      });
+      }
     } catch (error) {
       await this.objectStore
         .delete(written)
@@ -341,6 +366,8 @@ export class InspectionService {
         );
       throw error;
     }
+    for (const inspection of inspections) delete inspection.pendingMap;
+    this.mapMover.moveSoon(maps);
     await this.uploads.removeConsumed(uploadIds);
     for (const inspection of inspections) {
       this.pubSub.publish('INSPECTION_CREATED', {
@@ -350,6 +377,16 @@ export class InspectionService {
       });
     }
     return inspections;
+  }
+
+  /** Moves maps whose move after their answer never happened (run periodically). */
+  sweepPendingMaps(now?: Date): Promise<number> {
+    return this.mapMover.sweep(now);
+  }
+
+  /** Resolves once the maps being moved to S3 are there (shutdown waits for it before the pool closes). */
+  drainMapMoves(): Promise<void> {
+    return this.mapMover.drain();
   }
 
   async findById(id: string): Promise<InspectionEntity | null> {
@@ -411,7 +448,7 @@ function inspectionRow(item: PendingInspection, latencyMs: number, principal: Pr
     heatmapObjectKey: objectKeys.inspectionArtifact(item.id, 'heatmap'),
     overlayObjectKey: objectKeys.inspectionArtifact(item.id, 'overlay'),
     maskObjectKey: objectKeys.inspectionArtifact(item.id, 'mask'),
-    mapObjectKey: objectKeys.inspectionAnomalyMap(item.id),
+    mapObjectKey: null,
     mapWidth: item.mapWidth,
     mapHeight: item.mapHeight,
     mapMin: null,

@@ -115,6 +115,7 @@ test('the model runner scores an image the same through the inspect path and the
     { categoryId, imageId: image.id },
     services.principal,
   );
+  await services.inspection.inspections.drainMapMoves();
   const mapKey = (await services.db.inspections.findById(inspection.id))?.mapObjectKey as string;
   const [inspectionScore] = imageScoresFromMaps([decodeMapObject(await services.objectStore.get(mapKey)).map]);
   expectSameScore(inspectionScore, evaluationScore as number);

@@ -83,11 +83,17 @@ afterAll(async () => {
 });
 
 /** Waits until every inspection's anomaly map (written after the inspection was answered) is in S3 and linked from its row. */
-/** Every answered inspection's map is stored before its answer. */
+/** Every answered inspection's map is stored before its answer (in its row), and moves to S3 soon after. */
 async function anomalyMapsStored(): Promise<void> {
   expect(
-    await probe.count('SELECT count(*) FROM inspection WHERE map_object_key IS NULL AND anomaly_map IS NULL'),
+    await probe.count(
+      'SELECT count(*) FROM inspection WHERE map_object_key IS NULL AND anomaly_map IS NULL AND pending_map IS NULL',
+    ),
   ).toBe(0);
+  await eventually(async () => {
+    const waiting = await probe.count('SELECT count(*) FROM inspection WHERE pending_map IS NOT NULL');
+    if (waiting > 0) throw new Error(`${waiting} maps not moved to S3 yet`);
+  }, 20_000);
 }
 
 type ModelEvent = { modelVersionChanged: { kind: string; status: string; model: { id: string; status: string } } };
@@ -579,8 +585,8 @@ describe('inspect', () => {
       newest.id,
     ]);
     const row = rows[0];
-    // The map lives in S3, not in the row; it is stored before the answer. The PNGs follow
-    // only when one of their URLs is first fetched.
+    // The map is written into the row with it, then moves to S3. The PNGs follow only when one
+    // of their URLs is first fetched.
     expect([row?.anomaly_map, row?.map_min, row?.map_max]).toEqual([null, null, null]);
     expect(row?.map_object_key).toBe(`inspections/${newest.id}/anomaly-map.bin`);
     const keys = await probe.keys(`inspections/${newest.id}/`);

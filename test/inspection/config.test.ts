@@ -3,7 +3,12 @@ import { ConfigError, loadConfig } from '../../src/config/config';
 test('model, inspection and inference settings have their documented defaults', () => {
   const config = loadConfig({});
   expect(config.models).toEqual({ maxBytes: 1024 * 1024 * 1024, seedDemo: undefined });
-  expect(config.inspections).toEqual({ batchMaxImages: 32, resize: 'sharp-linear' });
+  expect(config.inspections).toEqual({
+    batchMaxImages: 32,
+    resize: 'sharp-linear',
+    datasetImageCacheBytes: 64 * 1024 * 1024,
+  });
+  expect(loadConfig({ DATASET_IMAGE_CACHE_MB: '0' }).inspections.datasetImageCacheBytes).toBe(0);
   expect(config.inference).toMatchObject({
     workers: 1,
     intraOpThreads: 0,

@@ -81,7 +81,7 @@ async function upload(bytes: Buffer, contentType: string): Promise<string> {
 }
 
 describe('InspectionService.inspect', () => {
-  test('a dataset image: its row and exact map are stored before the answer, no PNG yet; its score is the engine’s on the same tensor', async () => {
+  test('a dataset image: its row is stored with its exact map before the answer, the map moves to S3 after, no PNG yet; its score is the engine’s on the same tensor', async () => {
     const image = images[0] as ImageEntity;
     const inspection = await services.inspection.inspections.inspect(
       { categoryId, imageId: image.id },
@@ -91,8 +91,15 @@ describe('InspectionService.inspect', () => {
     const row = await services.db.inspections.findById(inspection.id);
     expect(row).toMatchObject({ modelId: model.id, categoryId, imageId: image.id, inputObjectKey: null });
     expect(row).toMatchObject({ width: image.width, height: image.height });
-    expect(row?.mapObjectKey).toBe(objectKeys.inspectionAnomalyMap(inspection.id));
+    const inRow = await services.db.inspections.pendingMap(inspection.id);
+    await services.inspection.inspections.drainMapMoves();
+    const moved = await services.db.inspections.findById(inspection.id);
+    expect(moved?.mapObjectKey).toBe(objectKeys.inspectionAnomalyMap(inspection.id));
+    expect(await services.db.inspections.pendingMap(inspection.id)).toBeNull();
     expect(await storedKeys(`inspections/${inspection.id}/`)).toEqual([objectKeys.inspectionAnomalyMap(inspection.id)]);
+    // Written at once with the row (unless the move was quicker than this test), the same bytes.
+    if (inRow)
+      expect(inRow.equals(await services.objectStore.get(objectKeys.inspectionAnomalyMap(inspection.id)))).toBe(true);
 
     const { engine, runner } = services.inspection;
     const loaded = await runner.load(model);
@@ -106,7 +113,7 @@ describe('InspectionService.inspect', () => {
     });
     const expected = await engine.infer(loaded.key, tensor);
     expectSameScore(inspection.score, expected.score);
-    const stored = decodeMapObject(await services.objectStore.get(row?.mapObjectKey as string));
+    const stored = decodeMapObject(await services.objectStore.get(moved?.mapObjectKey as string));
     const [height, width] = loaded.inputSize;
     expect([stored.width, stored.height]).toEqual([width, height]);
     expect(maxAbsDiff(stored.map, expected.anomalyMap)).toBeLessThanOrEqual(
@@ -117,8 +124,10 @@ describe('InspectionService.inspect', () => {
   test('its images, drawn on first request from the stored map, are today’s pipeline’s on that map, pixel for pixel, and are stored once drawn', async () => {
     const image = images[1] as ImageEntity;
     const { inspections, inspectionImages } = services.inspection;
-    const mapOf = async (inspectionId: string) =>
-      decodeMapObject(await services.objectStore.get(objectKeys.inspectionAnomalyMap(inspectionId)));
+    const mapOf = async (inspectionId: string) => {
+      await inspections.drainMapMoves();
+      return decodeMapObject(await services.objectStore.get(objectKeys.inspectionAnomalyMap(inspectionId)));
+    };
     // A threshold that some pixels pass and most do not: the 95th percentile of a first run's map.
     const first = await mapOf((await inspections.inspect({ categoryId, imageId: image.id }, services.principal)).id);
     const threshold = Array.from(first.map).sort((a, b) => a - b)[Math.floor(first.map.length * 0.95)] as number;
@@ -150,6 +159,31 @@ describe('InspectionService.inspect', () => {
     for (const key of keys) expect(await services.objectStore.head(key)).not.toBeNull();
   });
 
+  test('a map whose move to S3 never happened is read from its row, and the sweep moves it later', async () => {
+    const { inspections, inspectionImages } = services.inspection;
+    const inspection = await inspections.inspect(
+      { categoryId, imageId: (images[0] as ImageEntity).id },
+      services.principal,
+    );
+    await inspections.drainMapMoves();
+    const key = objectKeys.inspectionAnomalyMap(inspection.id);
+    const object = await services.objectStore.get(key);
+    // As if the process had died right after the answer: the map only in the row.
+    await services.dataSource.query('UPDATE inspection SET pending_map = $2, map_object_key = NULL WHERE id = $1', [
+      inspection.id,
+      object,
+    ]);
+    await services.objectStore.delete([key]);
+
+    const mask = await inspectionImages.png(inspection.id, 'mask');
+    expect((await pixelsOf(mask)).width).toBe(inspection.width);
+    expect(await inspections.sweepPendingMaps(new Date())).toBe(0); // not waiting long enough yet
+    expect(await inspections.sweepPendingMaps(new Date(Date.now() + 60_000))).toBeGreaterThanOrEqual(1);
+    expect((await services.db.inspections.findById(inspection.id))?.mapObjectKey).toBe(key);
+    expect(await services.db.inspections.pendingMap(inspection.id)).toBeNull();
+    expect((await services.objectStore.get(key)).equals(object)).toBe(true);
+  });
+
   test('a BMP upload is scored like the same pixels stored as PNG; the upload is consumed', async () => {
     const image = images[1] as ImageEntity;
     const rgb = sharp(imageBytes[1] as Buffer)
@@ -173,6 +207,7 @@ describe('InspectionService.inspect', () => {
     ['a truncated PNG', () => (imageBytes[0] as Buffer).subarray(0, 200)],
   ])('%s: INVALID_IMAGE, the upload row and object are removed, nothing is stored', async (_name, bytesOf) => {
     const bytes = typeof bytesOf === 'function' ? bytesOf() : bytesOf;
+    await services.inspection.inspections.drainMapMoves();
     const [rowsBefore, objectsBefore] = [await inspectionCount(), await storedKeys('inspections/')];
     const uploadId = await upload(bytes, 'image/png');
     const inspections = services.inspection.inspections;
@@ -184,6 +219,7 @@ describe('InspectionService.inspect', () => {
     expect((refusal as AppError).code).toBe('INVALID_IMAGE');
     expect(await services.db.inspectionUploads.findById(uploadId)).toBeNull();
     expect(await services.objectStore.head(objectKeys.inspectionUpload(uploadId))).toBeNull();
+    await services.inspection.inspections.drainMapMoves();
     expect(await inspectionCount()).toBe(rowsBefore);
     expect(await storedKeys('inspections/')).toEqual(objectsBefore);
   });

@@ -93,11 +93,19 @@ export class InspectionEntity {
 
   /**
    * The S3 object of the model's anomaly map at its input resolution (an AMAP object,
-   * src/services/anomaly-map-object.ts). Set once the map is stored, after the inspection was
-   * answered; null until then, if storing it failed, and for rows from before maps moved to S3.
+   * src/formats/anomaly-map-object.ts; exact float32 for rows since InspectionPendingMaps). Set
+   * once the map is moved there from pendingMap, after the inspection was answered; null until
+   * then, and for rows from before maps moved to S3.
    */
   @Column({ name: 'map_object_key', type: 'text', nullable: true })
   mapObjectKey!: string | null;
+
+  /**
+   * The exact map (an AMAP object) written with the row, until it is moved to mapObjectKey
+   * (src/services/anomaly-map-mover.ts); then null.
+   */
+  @Column({ name: 'pending_map', type: 'bytea', nullable: true, select: false })
+  pendingMap?: Buffer | null;
 
   /**
    * Rows written before maps moved to S3 (migration InspectionMapsInS3): the map uint16-quantised

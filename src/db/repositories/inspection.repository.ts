@@ -1,6 +1,7 @@
 import type { EntityManager, Repository } from 'typeorm';
 import { InspectionEntity } from '../entities/inspection.entity';
 import { newestFirst, paginate, type Page, type PageRequest } from '../pagination';
+import { queryRows } from '../sql';
 
 /** A new inspection row; its objects are already stored under the keys it names. */
 export type NewInspection = Omit<InspectionEntity, 'createdAt' | 'model' | 'category' | 'image' | 'anomalyMap'>;
@@ -32,6 +33,37 @@ export class InspectionRepository {
     const rows = inspections.map((inspection) => this.repository.create(inspection));
     await this.repository.insert(rows);
     return rows;
+  }
+
+  /** The exact map written with the row, while it has not moved to S3 yet; null after. */
+  async pendingMap(id: string): Promise<Buffer | null> {
+    const [row] = await queryRows<{ pending_map: Buffer | null }>(
+      this.manager,
+      'SELECT pending_map FROM inspection WHERE id = $1',
+      [id],
+    );
+    return row?.pending_map ?? null;
+  }
+
+  /** Rows whose map has waited to move to S3 since before `before` (a move that never happened). */
+  async idsWithPendingMaps(before: Date, limit: number): Promise<string[]> {
+    const rows = await queryRows<{ id: string }>(
+      this.manager,
+      'SELECT id FROM inspection WHERE pending_map IS NOT NULL AND created_at < $1 ORDER BY created_at LIMIT $2',
+      [before, limit],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  /** Points rows at their map objects and clears the maps they held. */
+  async linkAnomalyMaps(maps: ReadonlyArray<{ inspectionId: string; objectKey: string }>): Promise<void> {
+    await queryRows(
+      this.manager,
+      `UPDATE inspection SET map_object_key = stored.key, pending_map = NULL
+         FROM unnest($1::uuid[], $2::text[]) AS stored(id, key)
+        WHERE inspection.id = stored.id`,
+      [maps.map((map) => map.inspectionId), maps.map((map) => map.objectKey)],
+    );
   }
 
   /** Inspections, newest first. */
