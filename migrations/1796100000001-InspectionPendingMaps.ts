@@ -12,6 +12,10 @@ export class InspectionPendingMaps1796100000001 implements MigrationInterface {
     await queryRunner.query(`
             ALTER TABLE "inspection" ADD "pending_map" bytea
         `);
+    // float32 maps hardly compress: no attempt on every INSERT.
+    await queryRunner.query(`
+            ALTER TABLE "inspection" ALTER COLUMN "pending_map" SET STORAGE EXTERNAL
+        `);
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {

@@ -51,7 +51,8 @@ export class InspectionResolver {
 
   @Authorized(Role.LABELER)
   @Mutation(() => Inspection, {
-    description: 'Runs one image through a model; the result images are stored and their URLs presigned',
+    description:
+      'Runs one image through a model; the result is stored before the answer, its images drawn on first request',
   })
   inspect(@Arg('input') input: InspectInput, @Ctx() context: RequestContext): Promise<InspectionEntity> {
     return this.inspectionService.inspect(input, callerOf(context));

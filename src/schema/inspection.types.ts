@@ -28,7 +28,8 @@ export class AnomalyRegion {
 }
 
 @ObjectType({
-  description: 'One image run through one model version. The URLs are presigned GETs of PNGs the size of the image.',
+  description:
+    'One image run through one model version. The image URLs are signed URLs of this service (no API key needed until they expire) of PNGs the size of the image, drawn on their first request.',
 })
 export class Inspection {
   @Field(() => ID)
@@ -54,7 +55,9 @@ export class Inspection {
   @Field(() => [AnomalyRegion], { description: 'Regions of the predicted mask, largest first' })
   regions!: AnomalyRegion[];
 
-  @Field(() => Float, { description: 'Service time from the request until the results were stored, in ms' })
+  @Field(() => Float, {
+    description: 'Service time from the request until the result was computed, in ms (storing the row follows)',
+  })
   latencyMs!: number;
 
   @Field(() => Int, { description: 'Width of the inspected image (and of the result PNGs)' })
