@@ -424,6 +424,18 @@ interface Measurements {
   cpu: { busyPercent: number | null; seconds: number; loadAverageStart: number[]; loadAverageEnd: number[] };
 }
 
+/** One alternating round: images and milliseconds of each side, and their rates. */
+function throughputRound(rawImages: number, rawMs: number, serviceImages: number, serviceMs: number) {
+  return {
+    raw: (1000 * rawImages) / rawMs,
+    service: (1000 * serviceImages) / serviceMs,
+    rawImages,
+    rawMs,
+    serviceImages,
+    serviceMs,
+  };
+}
+
 async function measure(
   raw: RawSession,
   sweep: BatchSweep,
@@ -478,14 +490,7 @@ async function measure(
   phase('throughput');
   const batch = raw.tensor(sweep.best.batchSize);
   const roundMs = (seconds * 1000) / THROUGHPUT_ROUNDS;
-  const rounds: Array<{
-    raw: number;
-    service: number;
-    rawImages: number;
-    rawMs: number;
-    serviceImages: number;
-    serviceMs: number;
-  }> = [];
+  const rounds: Array<ReturnType<typeof throughputRound>> = [];
   const concurrent: number[] = [];
   const health: number[] = [];
   /** One raw round: batches of the best size for at least roundMs (and two batches). */
@@ -511,15 +516,7 @@ async function measure(
         }
       }),
     );
-    const serviceMs = performance.now() - serviceStarted;
-    rounds.push({
-      raw: (1000 * rawImages) / rawMs,
-      service: (1000 * serviceImages) / serviceMs,
-      rawImages,
-      rawMs,
-      serviceImages,
-      serviceMs,
-    });
+    rounds.push(throughputRound(rawImages, rawMs, serviceImages, performance.now() - serviceStarted));
   }
 
   // Batch: alternating rounds of raw batches and sequential inspectBatch calls of
@@ -536,15 +533,7 @@ async function measure(
       batchCalls.push(await inspectBatch());
       serviceImages += INSPECT_BATCH_IMAGES;
     }
-    const serviceMs = performance.now() - serviceStarted;
-    batchRounds.push({
-      raw: (1000 * rawImages) / rawMs,
-      service: (1000 * serviceImages) / serviceMs,
-      rawImages,
-      rawMs,
-      serviceImages,
-      serviceMs,
-    });
+    batchRounds.push(throughputRound(rawImages, rawMs, serviceImages, performance.now() - serviceStarted));
   }
 
   // Health under the same load, in a phase of its own: its requests cost CPU too, and would
