@@ -8,6 +8,7 @@ import { DatasetImageCache } from '../images/dataset-image-cache';
 import { inspectionImagesRouter } from '../http/inspection-images.route';
 import type { Readiness } from '../http/readiness';
 import { InferenceEngine } from '../inference';
+import { PreprocessPool } from '../inference/preprocess-pool';
 import { InspectionResolver } from '../resolvers/inspection.resolver';
 import { CategoryActiveModelResolver, ModelResolver } from '../resolvers/model.resolver';
 import { seedDemo } from '../seed/demo-seed';
@@ -39,6 +40,8 @@ const UPLOAD_SWEEP_INTERVAL_MS = 10 * 60_000;
  */
 export class InspectionDomain {
   readonly engine: InferenceEngine;
+  /** Threads that decode and pre-process the images inspected and evaluated here. */
+  private readonly preprocessing: PreprocessPool;
   readonly loader: ModelLoaderService;
   /** Image bytes → model → result, for inspections and for this process's evaluations. */
   readonly runner: ModelRunner;
@@ -57,7 +60,8 @@ export class InspectionDomain {
     this.engine = new InferenceEngine(config.inference);
     this.loader = new ModelLoaderService(db, objectStore, this.engine, pubSub, logger);
     const runnerSettings = { resize: config.inspections.resize, imageMaxPixels: config.datasets.imageMaxPixels };
-    this.runner = new ModelRunner(this.engine, this.loader, runnerSettings);
+    this.preprocessing = new PreprocessPool(config.inspections.preprocessWorkers);
+    this.runner = new ModelRunner(this.engine, this.loader, this.preprocessing, runnerSettings);
     this.models = new ModelService(
       db,
       objectStore,
@@ -158,5 +162,6 @@ export class InspectionDomain {
     await this.inspections.drainMapMoves();
     await this.loader.stop();
     await this.engine.close();
+    await this.preprocessing.close();
   }
 }

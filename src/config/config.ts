@@ -80,6 +80,8 @@ export const configSchema = z
     DATASET_IMAGE_CACHE_MB: z.coerce.number().int().min(0).max(65_536).default(64),
     SEED_DEMO: booleanFlag.optional(),
     INFERENCE_WORKERS: positiveInt.max(64).default(1),
+    /** Threads that decode and pre-process images (src/inference/preprocess-pool.ts); 0: the event loop. */
+    PREPROCESS_WORKERS: z.coerce.number().int().min(0).max(64).default(1),
     INFERENCE_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
     INFERENCE_THREAD_NICE: z.coerce.number().int().min(0).max(19).default(10),
     INFERENCE_GRAPH_OPTIMIZATION_LEVEL: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
@@ -168,6 +170,8 @@ export interface Config {
     resize: 'sharp-linear' | 'pil-bilinear';
     /** Bytes of dataset images kept in memory; 0: none. */
     datasetImageCacheBytes: number;
+    /** Threads that decode and pre-process images; 0: the event loop. */
+    preprocessWorkers: number;
   };
   /** Options of the process's one InferenceEngine (src/inference). */
   inference: {
@@ -254,6 +258,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       batchMaxImages: env.INSPECT_BATCH_MAX_IMAGES,
       resize: env.INFERENCE_RESIZE,
       datasetImageCacheBytes: env.DATASET_IMAGE_CACHE_MB * 1024 * 1024,
+      preprocessWorkers: env.PREPROCESS_WORKERS,
     },
     inference: {
       workers: env.INFERENCE_WORKERS,

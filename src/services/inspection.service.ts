@@ -161,8 +161,16 @@ export class InspectionService {
     try {
       prediction = await this.runner.predict(model, input.bytes);
       inferred = performance.now();
-      const { width, height } = prediction.original;
-      pending = this.findings(model, prediction.loaded, input, width, height, prediction.result, threshold);
+      const { originalWidth, originalHeight } = prediction;
+      pending = this.findings(
+        model,
+        prediction.loaded,
+        input,
+        originalWidth,
+        originalHeight,
+        prediction.result,
+        threshold,
+      );
     } catch (error) {
       // Bytes that are no image make an upload useless; keep nothing of it.
       const uselessUpload =

@@ -7,15 +7,9 @@ import {
   type InferOptions,
   type LoadedModel,
   type ResizeMethod,
-  type RgbImage,
 } from '../inference';
-import {
-  decodeRgb,
-  preprocessImage,
-  toModelInput,
-  type ModelInputOptions,
-  type PreprocessedImage,
-} from '../inference/preprocess';
+import type { PreprocessedInput, PreprocessPool } from '../inference/preprocess-pool';
+import type { ModelInputOptions } from '../inference/preprocess';
 import type { LoadableModel, ModelLoaderService } from './model-loader.service';
 
 export interface ModelRunnerSettings {
@@ -30,10 +24,11 @@ export class ImageInputError extends AppError {}
 /** One image through the model, and where the time went. */
 export interface Prediction {
   loaded: LoadedModel;
-  /** The decoded image at its original size (overlays are drawn on it). */
-  original: RgbImage;
+  /** The image's own size (results are given at it). */
+  originalWidth: number;
+  originalHeight: number;
   result: InferenceResult;
-  /** Loading the model and decoding the image (side by side), then resizing and normalising. */
+  /** Loading the model (when it is not yet), then decoding, resizing and normalising. */
   prepareMs: number;
   /** Waiting for and running the model. */
   inferMs: number;
@@ -50,6 +45,7 @@ export class ModelRunner {
   constructor(
     private readonly engine: InferenceEngine,
     private readonly loader: ModelLoaderService,
+    private readonly preprocessing: PreprocessPool,
     private readonly settings: ModelRunnerSettings,
   ) {}
 
@@ -63,28 +59,31 @@ export class ModelRunner {
     return this.loader.ensureLoaded(model);
   }
 
-  /** Decodes the bytes and makes the model's input tensor. Throws ImageInputError. */
-  preprocess(bytes: Uint8Array, loaded: LoadedModel): Promise<PreprocessedImage> {
+  /**
+   * Decodes the bytes and makes the model's input tensor, in a pre-processing thread
+   * (PreprocessPool). Throws ImageInputError.
+   */
+  preprocess(bytes: Uint8Array, loaded: LoadedModel): Promise<PreprocessedInput> {
     return rejectingAsImageInput(
-      preprocessImage(bytes, { ...this.inputOptions(loaded), maxPixels: this.settings.imageMaxPixels }),
+      this.preprocessing.preprocess(bytes, { ...this.inputOptions(loaded), maxPixels: this.settings.imageMaxPixels }),
     );
   }
 
-  /**
-   * One image, as fast as it goes: the model is loaded (if it is not yet) while the bytes are
-   * decoded, then the tensor is made (preprocessImage's two steps) and run, batched with
-   * concurrent requests.
-   */
+  /** One image: the model loaded (if it is not yet), the tensor made, then run batched with concurrent requests. */
   async predict(model: LoadableModel, bytes: Uint8Array): Promise<Prediction> {
     const started = performance.now();
-    const [loaded, original] = await Promise.all([
-      this.load(model),
-      rejectingAsImageInput(decodeRgb(bytes, this.settings.imageMaxPixels)),
-    ]);
-    const tensor = await toModelInput(original, this.inputOptions(loaded));
+    const loaded = await this.load(model);
+    const { tensor, originalWidth, originalHeight } = await this.preprocess(bytes, loaded);
     const prepared = performance.now();
     const result = await this.infer(model, loaded, tensor);
-    return { loaded, original, result, prepareMs: prepared - started, inferMs: performance.now() - prepared };
+    return {
+      loaded,
+      originalWidth,
+      originalHeight,
+      result,
+      prepareMs: prepared - started,
+      inferMs: performance.now() - prepared,
+    };
   }
 
   /** One tensor through the model (`engine.infer`). */

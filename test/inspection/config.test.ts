@@ -7,6 +7,7 @@ test('model, inspection and inference settings have their documented defaults', 
     batchMaxImages: 32,
     resize: 'sharp-linear',
     datasetImageCacheBytes: 64 * 1024 * 1024,
+    preprocessWorkers: 1,
   });
   expect(loadConfig({ DATASET_IMAGE_CACHE_MB: '0' }).inspections.datasetImageCacheBytes).toBe(0);
   expect(config.inference).toMatchObject({

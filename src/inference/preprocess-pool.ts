@@ -1,0 +1,62 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import Piscina from 'piscina';
+import { ImageValidationError } from '../images/image-bytes';
+import { preprocessImage, type PreprocessOptions } from './preprocess';
+import type { PreprocessOutcome, PreprocessTask } from './preprocess.worker';
+
+/** What the model needs of an image, and the image's own size. */
+export interface PreprocessedInput {
+  /** float32 CHW [3, H, W], normalised with the model's mean/std. */
+  readonly tensor: Float32Array;
+  readonly originalWidth: number;
+  readonly originalHeight: number;
+}
+
+function resolveWorkerFile(): string {
+  // Under ts-jest this module runs from src/*.ts; piscina needs the compiled worker.
+  const file = __filename.endsWith('.ts')
+    ? path.resolve(__dirname, '../../dist/src/inference/preprocess.worker.js')
+    : path.join(__dirname, 'preprocess.worker.js');
+  if (!existsSync(file)) {
+    throw new Error(
+      `The pre-processing worker ${file} is missing: run "npm run build" first (npm test and npm start do)`,
+    );
+  }
+  return file;
+}
+
+/**
+ * Decoding and pre-processing (src/inference/preprocess.ts `preprocessImage`) in worker
+ * threads, so that the event loop only moves bytes: with `threads` 0, on the calling thread.
+ * Throws ImageValidationError (INVALID_IMAGE, IMAGE_TOO_LARGE) as preprocessImage does.
+ */
+export class PreprocessPool {
+  private readonly pool: Piscina<PreprocessTask, PreprocessOutcome> | null;
+
+  constructor(threads: number) {
+    this.pool =
+      threads > 0
+        ? new Piscina<PreprocessTask, PreprocessOutcome>({
+            filename: resolveWorkerFile(),
+            minThreads: threads,
+            maxThreads: threads,
+            idleTimeout: Number.POSITIVE_INFINITY,
+            // Most of a task is sharp's own (libuv) threads: a few at once keep them busy.
+            concurrentTasksPerWorker: 4,
+          })
+        : null;
+  }
+
+  async preprocess(bytes: Uint8Array, options: PreprocessOptions): Promise<PreprocessedInput> {
+    if (!this.pool) return preprocessImage(bytes, options);
+    const outcome = await this.pool.run({ bytes, options });
+    if (!outcome.ok) throw new ImageValidationError(outcome.code, outcome.message);
+    return outcome;
+  }
+
+  /** Stops the threads; tasks still running fail. (Not piscina's close(): it leaves a 30 s timer behind.) */
+  async close(): Promise<void> {
+    await this.pool?.destroy();
+  }
+}
