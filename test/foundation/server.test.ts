@@ -131,6 +131,29 @@ describe('operation limits and transport', () => {
     expect(result.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
   });
 
+  test('limit refusals answer HTTP 400; a negative page size cannot lower the estimate of the rest', async () => {
+    const post = async (query: string): Promise<{ status: number; body: GraphQLBody }> => {
+      const response = await fetch(server.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminKey}` },
+        body: JSON.stringify({ query }),
+      });
+      return { status: response.status, body: (await response.json()) as GraphQLBody };
+    };
+    type GraphQLBody = { data?: unknown; errors?: Array<{ extensions?: { code?: string; http?: unknown } }> };
+    const tooComplex = await post('{ apiKeys(first: 100) { edges { node { id name role createdAt } } } }');
+    expect([tooComplex.status, tooComplex.body.errors?.[0]?.extensions?.code]).toEqual([400, 'QUERY_TOO_COMPLEX']);
+    expect(tooComplex.body.errors?.[0]?.extensions).not.toHaveProperty('http');
+    // 30 aliases of 100 keys each are far above the limit; the negative page used to cancel them out.
+    const aliases = Array.from({ length: 30 }, (_, i) => `k${i}: apiKeys(first: 100) { edges { node { id } } }`);
+    for (const first of [-1000000, 0, 101]) {
+      const bypass = await post(`{ neg: apiKeys(first: ${first}) { edges { node { id } } } ${aliases.join(' ')} }`);
+      expect(bypass.status).toBe(400);
+      expect(bypass.body.errors?.map((error) => error.extensions?.code)).toEqual(['BAD_USER_INPUT']);
+      expect(bypass.body.data).toBeUndefined();
+    }
+  });
+
   test('CSRF prevention refuses a simple cross-site request', async () => {
     const response = await fetch(server.url, {
       method: 'POST',
