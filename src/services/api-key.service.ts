@@ -44,6 +44,8 @@ export class ApiKeyService {
   private readonly principals = new Map<string, { principal: Principal; expiresAt: number }>();
   private readonly revocationListeners = new Set<RevocationListener>();
   private readonly revocations: AsyncIterator<unknown> | null = null;
+  /** Set when revocations can no longer be heard: every request asks the database. */
+  private cacheDisabled = false;
   /** Revocations seen: a lookup that overlapped one is not remembered (it may predate it). */
   private revocationCount = 0;
 
@@ -57,7 +59,11 @@ export class ApiKeyService {
       void (async () => {
         for (let next = await events.next(); !next.done; next = await events.next())
           if (next.value.kind === 'REVOKED') this.revoked(next.value.apiKeyId);
-      })();
+      })().catch(() => {
+        // The event stream failed: forget every remembered key, and remember none from now on.
+        this.principals.clear();
+        this.cacheDisabled = true;
+      });
     }
   }
 
@@ -123,7 +129,7 @@ export class ApiKeyService {
     if (!apiKey) return null;
     this.touch(apiKey.id);
     const principal: Principal = { apiKeyId: apiKey.id, name: apiKey.name, role: apiKey.role };
-    if (this.revocationCount !== revocationsBefore) return principal;
+    if (this.cacheDisabled || !this.pubSub || this.revocationCount !== revocationsBefore) return principal;
     if (this.principals.size >= PRINCIPAL_CACHE_MAX_KEYS)
       this.principals.delete(this.principals.keys().next().value as string);
     this.principals.set(cacheKey, { principal, expiresAt: now + PRINCIPAL_CACHE_TTL_MS });

@@ -1,7 +1,11 @@
+import pg from 'pg';
+import pino from 'pino';
 import type { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/principal';
 import { ApiKeyEntity } from '../../src/db/entities/api-key.entity';
 import { Database } from '../../src/db/repositories';
+import { PostgresEventTarget } from '../../src/pubsub/postgres-event-target';
+import { createAppPubSub } from '../../src/pubsub/pubsub';
 import { ApiKeyService } from '../../src/services/api-key.service';
 import { createMigratedDataSource } from '../support/resources';
 
@@ -61,4 +65,28 @@ test('ensureAdminKey creates the key, and restores it to ADMIN if it was revoked
   await service.revoke(principal?.apiKeyId ?? '');
   await service.ensureAdminKey(secret);
   expect((await service.authenticate(secret))?.role).toBe(Role.ADMIN);
+});
+
+test('a key remembered by another process is forgotten there as soon as it is revoked here (over the pub/sub)', async () => {
+  const url = (dataSource.options as { url: string }).url;
+  const logger = pino({ level: 'silent' });
+  // Two event targets and two services, as two server processes would have.
+  const pools = [new pg.Pool({ connectionString: url, max: 1 }), new pg.Pool({ connectionString: url, max: 1 })];
+  const targets = await Promise.all(pools.map((pool) => PostgresEventTarget.connect(url, pool, logger)));
+  const [here, there] = targets.map((target) => new ApiKeyService(new Database(dataSource), createAppPubSub(target)));
+  try {
+    const { apiKey, secret } = await (here as ApiKeyService).create('remembered elsewhere', Role.VIEWER);
+    expect((await (there as ApiKeyService).authenticate(secret))?.apiKeyId).toBe(apiKey.id);
+    // Remembered there now: without the event it would authenticate for another 10 s.
+    await (here as ApiKeyService).revoke(apiKey.id);
+    const deadline = Date.now() + 5_000;
+    while ((await (there as ApiKeyService).authenticate(secret)) !== null && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await (there as ApiKeyService).authenticate(secret)).toBeNull();
+    expect(Date.now()).toBeLessThan(deadline);
+  } finally {
+    await Promise.all([here?.close(), there?.close()]);
+    await Promise.all(targets.map((target) => target.close()));
+    await Promise.all(pools.map((pool) => pool.end()));
+  }
 });
