@@ -9,6 +9,7 @@ import cors from 'cors';
 import express, { type Router } from 'express';
 import {
   GraphQLError,
+  Kind,
   parse,
   specifiedRules,
   validate,
@@ -86,13 +87,21 @@ function operationPlugin(deps: HttpServerDependencies, limits: OperationLimits):
         async didResolveOperation({ request, document, schema }) {
           checkComplexity(schema, document, request.variables, request.operationName, limits);
         },
-        async willSendResponse({ contextValue, operation, errors, operationName }) {
+        async willSendResponse({ contextValue, operation, errors, operationName, schema }) {
           const outcome = errors?.length ? 'error' : 'ok';
-          deps.metrics.graphqlOperations.inc({
-            type: operation?.operation ?? 'unknown',
-            name: operationName ?? 'anonymous',
-            outcome,
-          });
+          // Label values from our schema only (never the client's operation name or a field it
+          // made up), so no number of requests adds series.
+          const rootType = operation ? schema.getRootType(operation.operation) : null;
+          const rootFields = new Set<string>();
+          for (const selection of operation?.selectionSet.selections ?? [])
+            if (selection.kind === Kind.FIELD && rootType?.getFields()[selection.name.value])
+              rootFields.add(selection.name.value);
+          for (const rootField of rootFields.size > 0 ? rootFields : ['none'])
+            deps.metrics.graphqlOperations.inc({
+              type: operation?.operation ?? 'unknown',
+              root_field: rootField,
+              outcome,
+            });
           contextValue.logger.info(
             {
               operation: operationName ?? null,
@@ -219,9 +228,12 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     response.locals.requestId = requestId;
     response.setHeader('x-request-id', requestId);
     const stopTimer = deps.metrics.httpRequestDuration.startTimer({ method: request.method });
-    response.on('finish', () =>
-      stopTimer({ route: request.route?.path ?? request.path, status: String(response.statusCode) }),
-    );
+    // Routes we declared, never the path a client made up.
+    response.on('finish', () => {
+      const route =
+        request.route?.path ?? (request.originalUrl.split('?')[0] === '/graphql' ? '/graphql' : 'unmatched');
+      stopTimer({ route: String(route), status: String(response.statusCode) });
+    });
     next();
   });
 

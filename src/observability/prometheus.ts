@@ -14,8 +14,8 @@ export class ServiceMetrics {
 
   readonly graphqlOperations = new Counter({
     name: 'graphql_operations_total',
-    help: 'GraphQL operations by type, name and outcome',
-    labelNames: ['type', 'name', 'outcome'] as const,
+    help: 'GraphQL operations by type, root field (one count per root field of our schema it asks for) and outcome',
+    labelNames: ['type', 'root_field', 'outcome'] as const,
     registers: [this.registry],
   });
 

@@ -173,8 +173,39 @@ describe('operation limits and transport', () => {
     expect(report.ready).toBe(true);
     expect(report.checks.map((check) => check.name).sort()).toEqual(['database', 'models', 'objectStore']);
     const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
-    expect(metrics).toMatch(/^graphql_operations_total\{type="query",name="anonymous",outcome="ok"\} \d+/m);
+    expect(metrics).toMatch(/^graphql_operations_total\{type="query",root_field="health",outcome="ok"\} \d+/m);
     expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
+  });
+
+  test('/metrics does not grow with client-chosen operation names, fields or paths', async () => {
+    const random = (): string => `x${Math.random().toString(36).slice(2, 10)}`;
+    const noise = async (): Promise<string[]> => {
+      const made: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const [name, field, pathName] = [random(), random(), random()];
+        made.push(name, field, pathName);
+        await anonymous.request(`query ${name} { health { status } }`);
+        await anonymous.request(`query ${name}b { ${field} }`);
+        await fetch(`${server.baseUrl}/${pathName}`);
+        await fetch(`${server.baseUrl}/graphql/${pathName}?query=${field}`);
+      }
+      return made;
+    };
+    const series = async (): Promise<string[]> =>
+      (await (await fetch(`${server.baseUrl}/metrics`)).text())
+        .split('\n')
+        .filter(
+          (line) =>
+            line.startsWith('graphql_operations_total') || line.startsWith('http_request_duration_seconds_count'),
+        )
+        .map((line) => line.replace(/ [\d.e+-]+$/, ''));
+    await noise();
+    const before = await series();
+    const made = await noise();
+    const after = await series();
+    expect(after.sort()).toEqual(before.sort());
+    const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    for (const value of made) expect(text).not.toContain(value);
   });
 
   test('unexpected errors carry no stack trace outside development', async () => {
