@@ -73,7 +73,9 @@ export class InspectionDomain {
       { maxBytes: config.models.maxBytes, uploadUrlExpirySeconds: config.datasets.uploadUrlExpirySeconds },
       logger,
     );
-    this.datasetImages = new DatasetImageCache(config.inspections.datasetImageCacheBytes);
+    this.datasetImages = new DatasetImageCache(config.inspections.datasetImageCacheBytes, (key) =>
+      objectStore.get(key),
+    );
     this.inspections = new InspectionService(
       db,
       objectStore,
@@ -117,6 +119,7 @@ export class InspectionDomain {
       db,
       objectStore,
       this.datasetImages,
+      this.preprocessing,
       new UrlSigner(secret),
       { urlExpirySeconds: config.s3.presignedUrlExpirySeconds, imageMaxPixels: config.datasets.imageMaxPixels },
       logger.child({ component: 'inspection-images' }),

@@ -1,7 +1,8 @@
 import { Router, type Response } from 'express';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode } from '../errors';
-import { InspectionImages, isInspectionImageKind } from '../services/inspection-images.service';
+import { isInspectionImageKind } from '../inference';
+import type { InspectionImages } from '../services/inspection-images.service';
 
 const STATUS_BY_CODE: Record<string, number> = {
   [ErrorCode.INVALID_SIGNATURE]: 403,

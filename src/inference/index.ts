@@ -70,6 +70,7 @@ export {
   inspectionFindings,
   renderInspectionPngs,
   INSPECTION_IMAGE_KINDS,
+  isInspectionImageKind,
   type InspectionImageKind,
   type HeatmapScale,
   type AnomalyRegion,

@@ -239,6 +239,10 @@ export function inspectionFindings(input: InspectionFindingsInput): InspectionFi
 export type InspectionImageKind = 'heatmap' | 'overlay' | 'mask';
 export const INSPECTION_IMAGE_KINDS: readonly InspectionImageKind[] = ['heatmap', 'overlay', 'mask'];
 
+export function isInspectionImageKind(value: string): value is InspectionImageKind {
+  return (INSPECTION_IMAGE_KINDS as readonly string[]).includes(value);
+}
+
 /** What an inspection's images are drawn from: its stored map, its threshold, its model's map statistics. */
 export interface InspectionImagesInput {
   readonly anomalyMap: Float32Array;

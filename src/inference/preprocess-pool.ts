@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Piscina from 'piscina';
 import { ImageValidationError } from '../images/image-bytes';
-import { preprocessImage, type PreprocessOptions } from './preprocess';
+import { decodeRgb, preprocessImage, type PreprocessOptions, type RgbImage } from './preprocess';
 import type { PreprocessOutcome, PreprocessTask } from './preprocess.worker';
 
 /** What the model needs of an image, and the image's own size. */
@@ -27,8 +27,8 @@ function resolveWorkerFile(): string {
 }
 
 /**
- * Decoding and pre-processing (src/inference/preprocess.ts `preprocessImage`) in worker
- * threads, so that the event loop only moves bytes: with `threads` 0, on the calling thread.
+ * Decoding and pre-processing (src/inference/preprocess.ts `preprocessImage`, `decodeRgb`) in
+ * worker threads, so that the event loop only moves bytes: with `threads` 0, on the calling thread.
  * Throws ImageValidationError (INVALID_IMAGE, IMAGE_TOO_LARGE) as preprocessImage does.
  */
 export class PreprocessPool {
@@ -48,9 +48,24 @@ export class PreprocessPool {
         : null;
   }
 
+  /** Bytes → the model's input tensor (`preprocessImage`). */
   async preprocess(bytes: Uint8Array, options: PreprocessOptions): Promise<PreprocessedInput> {
     if (!this.pool) return preprocessImage(bytes, options);
-    const outcome = await this.pool.run({ bytes, options });
+    const outcome = await this.run({ kind: 'tensor', bytes, options });
+    if (!('tensor' in outcome)) throw new Error('the pre-processing worker answered without a tensor');
+    return outcome;
+  }
+
+  /** Bytes → 8-bit RGB pixels at the image's own size (`decodeRgb`). */
+  async decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
+    if (!this.pool) return decodeRgb(bytes, maxPixels);
+    const outcome = await this.run({ kind: 'rgb', bytes, maxPixels });
+    if (!('rgb' in outcome)) throw new Error('the pre-processing worker answered without pixels');
+    return outcome.rgb;
+  }
+
+  private async run(task: PreprocessTask): Promise<Exclude<PreprocessOutcome, { ok: false }>> {
+    const outcome = await (this.pool as Piscina<PreprocessTask, PreprocessOutcome>).run(task);
     if (!outcome.ok) throw new ImageValidationError(outcome.code, outcome.message);
     return outcome;
   }

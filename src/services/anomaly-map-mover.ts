@@ -15,6 +15,8 @@ const MAX_TRAILING_MOVES = 64;
 /** The sweep moves maps that have waited this long (a move skipped, failed or cut by a crash). */
 const SWEEP_AFTER_MS = 30_000;
 const SWEEP_BATCH = 50;
+/** Batches one sweep moves at most (a backlog left by a long overload drains over a few sweeps). */
+const SWEEP_MAX_BATCHES = 20;
 
 /** An inspection's exact map object (AMAP bytes), as written into its row. */
 export interface PendingAnomalyMap {
@@ -41,21 +43,25 @@ export class AnomalyMapMover {
   moveSoon(maps: readonly PendingAnomalyMap[]): void {
     if (maps.length === 0 || this.moves.size >= MAX_TRAILING_MOVES) return;
     // setImmediate: the answer goes out before the PUTs are signed and sent.
-    const move = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.move(maps));
+    const move = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      await this.move(maps);
+    });
     this.moves.add(move);
     void move.finally(() => this.moves.delete(move));
   }
 
   /** Moves the maps that have waited longer than they should; returns how many moved. */
   async sweep(now = new Date()): Promise<number> {
-    const ids = await this.inspections.idsWithPendingMaps(new Date(now.getTime() - SWEEP_AFTER_MS), SWEEP_BATCH);
-    const maps: PendingAnomalyMap[] = [];
-    for (const inspectionId of ids) {
-      const object = await this.inspections.pendingMap(inspectionId);
-      if (object) maps.push({ inspectionId, object });
+    const before = new Date(now.getTime() - SWEEP_AFTER_MS);
+    let moved = 0;
+    for (let batch = 0; batch < SWEEP_MAX_BATCHES; batch++) {
+      const maps = await this.inspections.pendingMapsBefore(before, SWEEP_BATCH);
+      const stored = await this.move(maps);
+      moved += stored;
+      // The last batch, or S3 refusing: the next sweep tries again.
+      if (maps.length < SWEEP_BATCH || stored < maps.length) break;
     }
-    await this.move(maps);
-    return maps.length;
+    return moved;
   }
 
   /** Resolves once the moves under way are done (shutdown waits for it before the pool closes). */
@@ -63,8 +69,8 @@ export class AnomalyMapMover {
     while (this.moves.size > 0) await Promise.all(this.moves);
   }
 
-  /** Never rejects: what cannot move stays in its row and is logged. */
-  private async move(maps: readonly PendingAnomalyMap[]): Promise<void> {
+  /** How many maps moved. Never rejects: what cannot move stays in its row and is logged. */
+  private async move(maps: readonly PendingAnomalyMap[]): Promise<number> {
     const stored: Array<{ inspectionId: string; objectKey: string }> = [];
     await mapConcurrently(maps, MOVE_CONCURRENCY, async ({ inspectionId, object }) => {
       const objectKey = objectKeys.inspectionAnomalyMap(inspectionId);
@@ -75,13 +81,17 @@ export class AnomalyMapMover {
         this.logger.warn({ err: error, inspectionId }, 'could not move the anomaly map of an inspection to S3');
       }
     });
-    if (stored.length === 0) return;
+    if (stored.length === 0) return 0;
     // A row deleted meanwhile leaves its object to the orphan sweep (OrphanSweepService), which
     // removes objects under inspections/ without a row; one moved by another process too is
     // the same object, the same bytes.
-    await this.inspections.linkAnomalyMaps(stored).catch((error: unknown) => {
+    try {
+      await this.inspections.linkAnomalyMaps(stored);
+      return stored.length;
+    } catch (error) {
       // The maps stay in the rows; the next move overwrites the objects.
       this.logger.warn({ err: error, count: stored.length }, 'could not point inspections at their moved maps');
-    });
+      return 0;
+    }
   }
 }

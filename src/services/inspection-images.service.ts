@@ -6,7 +6,7 @@ import type { DatasetImageCache } from '../images/dataset-image-cache';
 import { AppError, ErrorCode, notFound } from '../errors';
 import { decodeMapObject } from '../formats/anomaly-map-object';
 import { renderInspectionPngs, type InspectionImageKind, type RgbImage } from '../inference';
-import { decodeRgb } from '../inference/preprocess';
+import type { PreprocessPool } from '../inference/preprocess-pool';
 import type { ObjectStore } from '../storage/object-store';
 import { isUuid } from '../utils/ids';
 
@@ -15,12 +15,6 @@ export interface InspectionImagesSettings {
   urlExpirySeconds: number;
   /** Decompression-bomb guard when the inspected image is decoded again. */
   imageMaxPixels: number;
-}
-
-const PNG_KINDS: ReadonlySet<string> = new Set<InspectionImageKind>(['heatmap', 'overlay', 'mask']);
-
-export function isInspectionImageKind(value: string): value is InspectionImageKind {
-  return PNG_KINDS.has(value);
 }
 
 type RenderedPngs = Partial<Record<InspectionImageKind, Buffer>>;
@@ -42,6 +36,7 @@ export class InspectionImages {
     private readonly db: Database,
     private readonly objectStore: ObjectStore,
     private readonly datasetImages: DatasetImageCache,
+    private readonly preprocessing: PreprocessPool,
     private readonly signer: UrlSigner,
     private readonly settings: InspectionImagesSettings,
     private readonly logger: Logger,
@@ -135,9 +130,9 @@ export class InspectionImages {
     if (row.inputObjectKey) bytes = await this.objectStore.find(row.inputObjectKey);
     else if (row.imageId) {
       const key = (await this.db.images.findById(row.imageId))?.objectKey;
-      if (key) bytes = await this.datasetImages.get(key, () => this.objectStore.get(key)).catch(() => null);
+      if (key) bytes = await this.datasetImages.get(key).catch(() => null);
     }
-    return bytes ? decodeRgb(bytes, this.settings.imageMaxPixels) : null;
+    return bytes ? this.preprocessing.decodeRgb(bytes, this.settings.imageMaxPixels) : null;
   }
 
   /** Best effort: a PNG not stored is drawn again on its next request. */

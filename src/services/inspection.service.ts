@@ -223,7 +223,7 @@ export class InspectionService {
     const images = await Promise.all(request.imageIds.map((imageId) => this.requireImage(imageId)));
     const loaded = await this.runner.load(model);
     const prepared = await mapConcurrently(images, BATCH_CONCURRENCY, async (image) => {
-      const bytes = await this.readDatasetImage(image.objectKey);
+      const bytes = await this.datasetImages.get(image.objectKey);
       const { originalWidth, originalHeight, tensor } = await this.runner.preprocess(bytes, loaded);
       return { input: { kind: 'image' as const, image, bytes }, originalWidth, originalHeight, tensor };
     });
@@ -267,12 +267,13 @@ export class InspectionService {
       const expectedKey = isUuid(request.imageId) ? objectKeys.image(request.imageId.toLowerCase()) : null;
       const [image, bytes] = await Promise.all([
         this.requireImage(request.imageId),
-        expectedKey ? this.readDatasetImage(expectedKey).catch(() => null) : null,
+        expectedKey ? this.datasetImages.get(expectedKey).catch(() => null) : null,
       ]);
       return {
         kind: 'image',
         image,
-        bytes: bytes !== null && image.objectKey === expectedKey ? bytes : await this.readDatasetImage(image.objectKey),
+        bytes:
+          bytes !== null && image.objectKey === expectedKey ? bytes : await this.datasetImages.get(image.objectKey),
       };
     }
     const uploadId = request.uploadId ?? '';
@@ -283,7 +284,7 @@ export class InspectionService {
   }
 
   private readDatasetImage(key: string): Promise<Buffer> {
-    return this.datasetImages.get(key, () => this.objectStore.get(key));
+    return this.datasetImages.get(key);
   }
 
   /** Post-processing: the score's verdict and the regions at the image's size. */
@@ -329,10 +330,7 @@ export class InspectionService {
       // Exact float32 values: the images are drawn from them later and must match this answer.
       object: encodeMapObject(anomalyMap, mapWidth, mapHeight, { exact: true }),
     }));
-    const rows = pending.map((item, index) => ({
-      ...inspectionRow(item, latencyMs, principal),
-      pendingMap: maps[index]?.object,
-    }));
+    const rows = pending.map((item, index) => inspectionRow(item, maps[index]?.object as Buffer, latencyMs, principal));
     const inputs = pending.flatMap(({ id, input }) =>
       // The bytes inspected, not a copy of the upload object: its URL could still overwrite that.
       input.kind === 'upload'
@@ -436,8 +434,11 @@ export class InspectionService {
   }
 }
 
-/** The row of an inspection; `latencyMs` is the service time until its result was known. */
-function inspectionRow(item: PendingInspection, latencyMs: number, principal: Principal): NewInspection {
+/**
+ * The row of an inspection, with its exact map object until that moves to S3; `latencyMs` is
+ * the service time until its result was known.
+ */
+function inspectionRow(item: PendingInspection, map: Buffer, latencyMs: number, principal: Principal): NewInspection {
   const { findings, input } = item;
   return {
     id: item.id,
@@ -457,6 +458,7 @@ function inspectionRow(item: PendingInspection, latencyMs: number, principal: Pr
     overlayObjectKey: objectKeys.inspectionArtifact(item.id, 'overlay'),
     maskObjectKey: objectKeys.inspectionArtifact(item.id, 'mask'),
     mapObjectKey: null,
+    pendingMap: map,
     mapWidth: item.mapWidth,
     mapHeight: item.mapHeight,
     mapMin: null,

@@ -45,14 +45,14 @@ export class InspectionRepository {
     return row?.pending_map ?? null;
   }
 
-  /** Rows whose map has waited to move to S3 since before `before` (a move that never happened). */
-  async idsWithPendingMaps(before: Date, limit: number): Promise<string[]> {
-    const rows = await queryRows<{ id: string }>(
+  /** The maps still in rows written before `before` (a move that never happened), oldest first. */
+  async pendingMapsBefore(before: Date, limit: number): Promise<Array<{ inspectionId: string; object: Buffer }>> {
+    const rows = await queryRows<{ id: string; pending_map: Buffer }>(
       this.manager,
-      'SELECT id FROM inspection WHERE pending_map IS NOT NULL AND created_at < $1 ORDER BY created_at LIMIT $2',
+      'SELECT id, pending_map FROM inspection WHERE pending_map IS NOT NULL AND created_at < $1 ORDER BY created_at LIMIT $2',
       [before, limit],
     );
-    return rows.map((row) => row.id);
+    return rows.map((row) => ({ inspectionId: row.id, object: row.pending_map }));
   }
 
   /** Points rows at their map objects and clears the maps they held. */
