@@ -48,6 +48,15 @@ export const configSchema = z
     ADMIN_API_KEY: z.string().min(24, 'must be at least 24 characters').optional(),
     GRAPHQL_MAX_DEPTH: positiveInt.default(12),
     GRAPHQL_MAX_COMPLEXITY: positiveInt.default(2000),
+    GRAPHQL_MAX_ALIASES: positiveInt.default(30),
+    GRAPHQL_MAX_DIRECTIVES: positiveInt.default(20),
+    GRAPHQL_MAX_TOKENS: positiveInt.default(5000),
+    /** Largest websocket message accepted; a bigger one closes the socket (1009). */
+    WS_MAX_PAYLOAD_BYTES: positiveInt.default(1024 * 1024),
+    /** A websocket that has not sent a valid connection_init within this time is closed (4408). */
+    WS_CONNECTION_INIT_TIMEOUT_MS: positiveInt.default(3000),
+    WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt.default(20),
+    WS_MAX_CONNECTIONS_PER_KEY: positiveInt.default(20),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 
     IMPORT_ROOTS: z
@@ -76,6 +85,12 @@ export const configSchema = z
 
     MODEL_MAX_BYTES: positiveInt.max(2 ** 31 - 1).default(1024 * 1024 * 1024),
     INSPECT_BATCH_MAX_IMAGES: positiveInt.max(1000).default(32),
+    /** Images being inspected at once (read, decoded, queued or running); more get QUEUE_FULL before their image is read. */
+    INSPECT_MAX_IN_FLIGHT: positiveInt.default(64),
+    /** Largest input height/width a model may declare. */
+    MODEL_MAX_INPUT_SIZE: positiveInt.default(4096),
+    /** A model whose first (warm-up) run takes longer is refused with INVALID_MODEL. */
+    MODEL_WARMUP_TIMEOUT_MS: positiveInt.default(60_000),
     /** Dataset image bytes kept in memory for repeated inspections (src/images/dataset-image-cache.ts); 0: none. */
     DATASET_IMAGE_CACHE_MB: z.coerce.number().int().min(0).max(65_536).default(64),
     SEED_DEMO: booleanFlag.optional(),
@@ -146,7 +161,20 @@ export interface Config {
   /** Where clients reach this service, without a trailing slash; undefined: each request's Host. */
   publicUrl?: string;
   adminApiKey?: string;
-  graphql: { maxDepth: number; maxComplexity: number; exposeStackTraces: boolean };
+  graphql: {
+    maxDepth: number;
+    maxComplexity: number;
+    maxAliases: number;
+    maxDirectives: number;
+    maxTokens: number;
+    exposeStackTraces: boolean;
+  };
+  websocket: {
+    maxPayloadBytes: number;
+    connectionInitTimeoutMs: number;
+    maxSubscriptionsPerConnection: number;
+    maxConnectionsPerKey: number;
+  };
   shutdownTimeoutMs: number;
   datasets: {
     /** Directories below which `localPath` imports may read; empty: local imports are refused. */
@@ -162,11 +190,16 @@ export interface Config {
   models: {
     /** Largest ONNX file `registerModel` accepts. */
     maxBytes: number;
+    /** Largest input height/width a model may declare. */
+    maxInputSize: number;
+    warmupTimeoutMs: number;
     /** Seed the demo dataset and model on the first start; undefined: only with embedded PostgreSQL. */
     seedDemo: boolean | undefined;
   };
   inspections: {
     batchMaxImages: number;
+    /** Images being inspected at once in this process; more are refused with QUEUE_FULL up front. */
+    maxInFlight: number;
     resize: 'sharp-linear' | 'pil-bilinear';
     /** Bytes of dataset images kept in memory; 0: none. */
     datasetImageCacheBytes: number;
@@ -242,7 +275,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     graphql: {
       maxDepth: env.GRAPHQL_MAX_DEPTH,
       maxComplexity: env.GRAPHQL_MAX_COMPLEXITY,
+      maxAliases: env.GRAPHQL_MAX_ALIASES,
+      maxDirectives: env.GRAPHQL_MAX_DIRECTIVES,
+      maxTokens: env.GRAPHQL_MAX_TOKENS,
       exposeStackTraces: env.NODE_ENV === 'development',
+    },
+    websocket: {
+      maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
+      connectionInitTimeoutMs: env.WS_CONNECTION_INIT_TIMEOUT_MS,
+      maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxConnectionsPerKey: env.WS_MAX_CONNECTIONS_PER_KEY,
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     datasets: {
@@ -253,9 +295,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       orphanSweepIntervalSeconds: env.ORPHAN_SWEEP_INTERVAL_SECONDS,
     },
     jobWorkersInProcess: env.JOB_WORKERS_IN_PROCESS,
-    models: { maxBytes: env.MODEL_MAX_BYTES, seedDemo: env.SEED_DEMO },
+    models: {
+      maxBytes: env.MODEL_MAX_BYTES,
+      maxInputSize: env.MODEL_MAX_INPUT_SIZE,
+      warmupTimeoutMs: env.MODEL_WARMUP_TIMEOUT_MS,
+      seedDemo: env.SEED_DEMO,
+    },
     inspections: {
       batchMaxImages: env.INSPECT_BATCH_MAX_IMAGES,
+      maxInFlight: env.INSPECT_MAX_IN_FLIGHT,
       resize: env.INFERENCE_RESIZE,
       datasetImageCacheBytes: env.DATASET_IMAGE_CACHE_MB * 1024 * 1024,
       preprocessWorkers: env.PREPROCESS_WORKERS,

@@ -1,5 +1,14 @@
-import depthLimit from 'graphql-depth-limit';
-import { getNamedType, GraphQLError, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import {
+  getNamedType,
+  GraphQLError,
+  parse,
+  type DocumentNode,
+  type GraphQLSchema,
+  type ParseOptions,
+  type ValidationContext,
+  type ValidationRule,
+} from 'graphql';
 import {
   fieldExtensionsEstimator,
   getComplexity,
@@ -11,6 +20,9 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../db/pagination';
 export interface OperationLimits {
   maxDepth: number;
   maxComplexity: number;
+  maxAliases: number;
+  maxDirectives: number;
+  maxTokens: number;
 }
 
 /** A refused operation is the client's mistake: HTTP 400 (Apollo reads extensions.http and strips it). */
@@ -32,8 +44,39 @@ const connectionEstimator: ComplexityEstimator = ({ field, args, childComplexity
   return 1 + first * Math.max(childComplexity, 1);
 };
 
-export function depthLimitRule(limits: OperationLimits): ValidationRule {
-  return depthLimit(limits.maxDepth);
+/**
+ * Depth, alias and directive limits as validation rules (graphql-armor's), for Apollo and for the
+ * websocket path alike. A refusal is reported as a validation error (GRAPHQL_VALIDATION_FAILED,
+ * HTTP 400) rather than thrown, so graphql-js collects it like any other; its `limit` extension
+ * names which limit it was. Armor's cost limit is off (checkComplexity is ours: it knows page
+ * sizes) and so is its token limit (graphql-js's own `maxTokens`, parseOptions below, stops the
+ * parser itself; armor's Apollo plugin would parse the document a second time).
+ */
+export function limitRules(limits: OperationLimits): ValidationRule[] {
+  const reportAs =
+    (limit: string) =>
+    (context: ValidationContext | null, error: GraphQLError): void =>
+      context?.reportError(new GraphQLError(error.message.replace(/^Syntax Error: /, ''), { extensions: { limit } }));
+  const armor = new ApolloArmor({
+    costLimit: { enabled: false },
+    maxTokens: { enabled: false },
+    // Introspection is open, so hiding "did you mean" suggestions would protect nothing.
+    blockFieldSuggestion: { enabled: false },
+    maxDepth: { n: limits.maxDepth, propagateOnRejection: false, onReject: [reportAs('depth')] },
+    maxAliases: { n: limits.maxAliases, propagateOnRejection: false, onReject: [reportAs('aliases')] },
+    maxDirectives: { n: limits.maxDirectives, propagateOnRejection: false, onReject: [reportAs('directives')] },
+  });
+  return armor.protect().validationRules;
+}
+
+/** graphql-js stops parsing past this many tokens (GRAPHQL_PARSE_FAILED). */
+export function parseOptions(limits: OperationLimits): ParseOptions {
+  return { maxTokens: limits.maxTokens };
+}
+
+/** Parses a document under the token limit (the websocket path; Apollo gets parseOptions). */
+export function parseOperation(source: string, limits: OperationLimits): DocumentNode {
+  return parse(source, parseOptions(limits));
 }
 
 /** Refuses an operation whose estimated cost is above the limit (code QUERY_TOO_COMPLEX). */

@@ -10,7 +10,6 @@ import express, { type Router } from 'express';
 import {
   GraphQLError,
   Kind,
-  parse,
   specifiedRules,
   validate,
   type DocumentNode,
@@ -26,7 +25,13 @@ import { EntityLoaders } from '../db/entity-loaders';
 import type { DataSource } from 'typeorm';
 import { AppError, ErrorCode } from '../errors';
 import type { RequestContext } from '../graphql/context';
-import { checkComplexity, depthLimitRule, type OperationLimits } from '../graphql/operation-limits';
+import {
+  checkComplexity,
+  limitRules,
+  parseOperation,
+  parseOptions,
+  type OperationLimits,
+} from '../graphql/operation-limits';
 import type { ServiceMetrics } from '../observability/prometheus';
 import type { ApiKeyService } from '../services/api-key.service';
 import type { Readiness } from './readiness';
@@ -120,6 +125,7 @@ function operationPlugin(deps: HttpServerDependencies, limits: OperationLimits):
 export async function startHttpServer(deps: HttpServerDependencies): Promise<RunningHttpServer> {
   const { config, logger, schema } = deps;
   const limits: OperationLimits = config.graphql;
+  const validationRules = limitRules(limits);
   const app = express();
   app.disable('x-powered-by');
   const httpServer: Server = createServer(app);
@@ -179,11 +185,11 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
         // The same limits as over HTTP: validation with the depth rule, then the cost estimate.
         let parsed: DocumentNode;
         try {
-          parsed = parse(payload.query);
+          parsed = parseOperation(payload.query, limits);
         } catch (error) {
           return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
         }
-        const errors = validate(schema, parsed, [...specifiedRules, depthLimitRule(limits)]);
+        const errors = validate(schema, parsed, [...specifiedRules, ...validationRules]);
         if (errors.length) return errors;
         try {
           checkComplexity(schema, parsed, payload.variables ?? undefined, payload.operationName ?? undefined, limits);
@@ -203,7 +209,8 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     stopOnTerminationSignals: false,
     introspection: true,
     includeStacktraceInErrorResponses: config.graphql.exposeStackTraces,
-    validationRules: [depthLimitRule(limits)],
+    validationRules,
+    parseOptions: parseOptions(limits),
     formatError: formatError(logger, config.graphql.exposeStackTraces),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),

@@ -1,5 +1,6 @@
-// Minimal typing for the parts of s3rver 3.x that the embedded object store uses.
-declare module 's3rver' {
+// Minimal typing for the parts of @20minutes/s3rver 4.x (the maintained fork of s3rver) that the
+// embedded object store uses.
+declare module '@20minutes/s3rver' {
   import type { AddressInfo } from 'node:net';
 
   interface S3rverOptions {

@@ -1,5 +1,5 @@
 import { buildSchema, parse, validate } from 'graphql';
-import { checkComplexity, depthLimitRule } from '../../src/graphql/operation-limits';
+import { checkComplexity, limitRules, parseOperation } from '../../src/graphql/operation-limits';
 
 const schema = buildSchema(`
   type Node { id: ID! child: Node }
@@ -7,14 +7,27 @@ const schema = buildSchema(`
   type NodeConnection { edges: [NodeEdge!]! totalCount: Int! }
   type Query { node: Node nodes(first: Int): NodeConnection! }
 `);
-const limits = { maxDepth: 3, maxComplexity: 100 };
+const limits = { maxDepth: 3, maxComplexity: 100, maxAliases: 2, maxDirectives: 2, maxTokens: 40 };
 
-describe('depth limit', () => {
+describe('depth, alias, directive and token limits', () => {
+  const refusals = (query: string) => validate(schema, parse(query), limitRules(limits)).map((e) => e.extensions.limit);
+
   test('accepts a query at the limit and refuses one deeper', () => {
-    expect(validate(schema, parse('{ node { child { child { id } } } }'), [depthLimitRule(limits)])).toHaveLength(0);
-    const errors = validate(schema, parse('{ node { child { child { child { id } } } } }'), [depthLimitRule(limits)]);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]?.message).toMatch(/exceeds maximum operation depth of 3/);
+    expect(refusals('{ node { child { id } } }')).toEqual([]);
+    expect(refusals('{ node { child { child { id } } } }')).toEqual(['depth']);
+  });
+
+  test('refuses more aliases or directives than allowed', () => {
+    expect(refusals('{ a: node { id } b: node { id } }')).toEqual([]);
+    expect(refusals('{ a: node { id } b: node { id } c: node { id } }')).toEqual(['aliases']);
+    expect(refusals('{ node @include(if: true) @skip(if: false) { id } }')).toEqual([]);
+    expect(refusals('{ node @include(if: true) @skip(if: false) { id @include(if: true) } }')).toEqual(['directives']);
+  });
+
+  test('stops parsing past the token limit', () => {
+    expect(() => parseOperation('{ node { id } }', limits)).not.toThrow();
+    const aliases = Array.from({ length: 20 }, (_, i) => `a${i}: node { id }`).join(' ');
+    expect(() => parseOperation(`{ ${aliases} }`, limits)).toThrow(/contains more tha[nt] 40 tokens/);
   });
 });
 

@@ -140,18 +140,30 @@ describe('operation limits and transport', () => {
       });
       return { status: response.status, body: (await response.json()) as GraphQLBody };
     };
-    type GraphQLBody = { data?: unknown; errors?: Array<{ extensions?: { code?: string; http?: unknown } }> };
+    type GraphQLBody = {
+      data?: unknown;
+      errors?: Array<{ extensions?: { code?: string; http?: unknown; limit?: string } }>;
+    };
     const tooComplex = await post('{ apiKeys(first: 100) { edges { node { id name role createdAt } } } }');
     expect([tooComplex.status, tooComplex.body.errors?.[0]?.extensions?.code]).toEqual([400, 'QUERY_TOO_COMPLEX']);
     expect(tooComplex.body.errors?.[0]?.extensions).not.toHaveProperty('http');
-    // 30 aliases of 100 keys each are far above the limit; the negative page used to cancel them out.
-    const aliases = Array.from({ length: 30 }, (_, i) => `k${i}: apiKeys(first: 100) { edges { node { id } } }`);
+    // 20 aliases of 100 keys each are above the limit; the negative page used to cancel them out.
+    const aliases = Array.from({ length: 20 }, (_, i) => `k${i}: apiKeys(first: 100) { edges { node { id } } }`);
     for (const first of [-1000000, 0, 101]) {
       const bypass = await post(`{ neg: apiKeys(first: ${first}) { edges { node { id } } } ${aliases.join(' ')} }`);
       expect(bypass.status).toBe(400);
       expect(bypass.body.errors?.map((error) => error.extensions?.code)).toEqual(['BAD_USER_INPUT']);
       expect(bypass.body.data).toBeUndefined();
     }
+    // More aliases than GRAPHQL_MAX_ALIASES (30), however cheap each one is.
+    const cheap = Array.from({ length: 31 }, (_, i) => `h${i}: health { status }`).join(' ');
+    const aliased = await post(`{ ${cheap} }`);
+    expect(aliased.status).toBe(400);
+    expect(aliased.body.errors?.map((error) => [error.extensions?.code, error.extensions?.limit])).toEqual([
+      ['GRAPHQL_VALIDATION_FAILED', 'aliases'],
+    ]);
+    const tokens = await post(`{ ${'health { status } '.repeat(1300)} }`);
+    expect([tokens.status, tokens.body.errors?.[0]?.extensions?.code]).toEqual([400, 'GRAPHQL_PARSE_FAILED']);
   });
 
   test('CSRF prevention refuses a simple cross-site request', async () => {

@@ -2,9 +2,15 @@ import { ConfigError, loadConfig } from '../../src/config/config';
 
 test('model, inspection and inference settings have their documented defaults', () => {
   const config = loadConfig({});
-  expect(config.models).toEqual({ maxBytes: 1024 * 1024 * 1024, seedDemo: undefined });
+  expect(config.models).toEqual({
+    maxBytes: 1024 * 1024 * 1024,
+    maxInputSize: 4096,
+    warmupTimeoutMs: 60_000,
+    seedDemo: undefined,
+  });
   expect(config.inspections).toEqual({
     batchMaxImages: 32,
+    maxInFlight: 64,
     resize: 'sharp-linear',
     datasetImageCacheBytes: 64 * 1024 * 1024,
     preprocessWorkers: 1,
