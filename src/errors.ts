@@ -11,6 +11,8 @@ export const ErrorCode = {
   FORBIDDEN: 'FORBIDDEN',
   CONFLICT: 'CONFLICT',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+  /** A websocket already holds WS_MAX_SUBSCRIPTIONS_PER_CONNECTION open operations. */
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
 
   // Datasets: image and mask validation, uploads, imports.
   INVALID_IMAGE: 'INVALID_IMAGE',

@@ -7,33 +7,18 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express, { type Router } from 'express';
-import {
-  GraphQLError,
-  Kind,
-  specifiedRules,
-  validate,
-  type DocumentNode,
-  type GraphQLFormattedError,
-  type GraphQLSchema,
-} from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import { GraphQLError, Kind, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { bearerToken, type Principal } from '../auth/principal';
 import type { Config } from '../config/config';
 import { EntityLoaders } from '../db/entity-loaders';
 import type { DataSource } from 'typeorm';
 import { AppError, ErrorCode } from '../errors';
 import type { RequestContext } from '../graphql/context';
-import {
-  checkComplexity,
-  limitRules,
-  parseOperation,
-  parseOptions,
-  type OperationLimits,
-} from '../graphql/operation-limits';
+import { checkComplexity, limitRules, parseOptions, type OperationLimits } from '../graphql/operation-limits';
 import type { ServiceMetrics } from '../observability/prometheus';
 import type { ApiKeyService } from '../services/api-key.service';
+import { startGraphQLWebSocket } from './graphql-websocket';
 import type { Readiness } from './readiness';
 
 export interface HttpServerDependencies {
@@ -151,56 +136,18 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     loaders: new EntityLoaders(deps.dataSource),
   });
 
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  // A revoked key's websockets are closed, ending its subscriptions (in every replica: the
-  // revocation reaches each over the pub/sub).
-  const socketsByKey = new Map<string, Set<WebSocket>>();
-  const stopListening = deps.apiKeys.onRevoked((apiKeyId) => {
-    for (const socket of socketsByKey.get(apiKeyId) ?? []) socket.close(4403, 'API key revoked');
-    socketsByKey.delete(apiKeyId);
+  const formatGraphQLError = formatError(logger, config.graphql.exposeStackTraces);
+  const websocket = startGraphQLWebSocket({
+    httpServer,
+    schema,
+    apiKeys: deps.apiKeys,
+    limits,
+    validationRules,
+    settings: config.websocket,
+    buildContext,
+    baseUrlOf,
+    formatError: formatGraphQLError,
   });
-  const trackSocket = (apiKeyId: string, socket: WebSocket): void => {
-    let sockets = socketsByKey.get(apiKeyId);
-    if (!sockets) socketsByKey.set(apiKeyId, (sockets = new Set()));
-    if (sockets.has(socket)) return;
-    sockets.add(socket);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      if (sockets.size === 0 && socketsByKey.get(apiKeyId) === sockets) socketsByKey.delete(apiKeyId);
-    });
-  };
-  const wsCleanup = useServer<{ authorization?: unknown; Authorization?: unknown }>(
-    {
-      schema,
-      context: async (ctx) => {
-        const context = await buildContext(
-          randomUUID(),
-          ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization,
-          baseUrlOf(ctx.extra.request.headers.host, 'encrypted' in ctx.extra.request.socket),
-        );
-        if (context.principal) trackSocket(context.principal.apiKeyId, ctx.extra.socket);
-        return context;
-      },
-      onSubscribe: (_ctx, _id, payload) => {
-        // The same limits as over HTTP: validation with the depth rule, then the cost estimate.
-        let parsed: DocumentNode;
-        try {
-          parsed = parseOperation(payload.query, limits);
-        } catch (error) {
-          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
-        }
-        const errors = validate(schema, parsed, [...specifiedRules, ...validationRules]);
-        if (errors.length) return errors;
-        try {
-          checkComplexity(schema, parsed, payload.variables ?? undefined, payload.operationName ?? undefined, limits);
-        } catch (error) {
-          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
-        }
-        return undefined;
-      },
-    },
-    wsServer,
-  );
 
   const apollo = new ApolloServer<RequestContext>({
     schema,
@@ -211,14 +158,14 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     includeStacktraceInErrorResponses: config.graphql.exposeStackTraces,
     validationRules,
     parseOptions: parseOptions(limits),
-    formatError: formatError(logger, config.graphql.exposeStackTraces),
+    formatError: formatGraphQLError,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       {
         async serverWillStart() {
           return {
             async drainServer() {
-              await wsCleanup.dispose();
+              await websocket.dispose();
             },
           };
         },
@@ -279,7 +226,6 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     // Apollo's drain plugin stops accepting requests, lets in-flight ones finish and
     // closes idle keep-alive sockets; the websocket cleanup closes every subscription.
     close: async () => {
-      stopListening();
       await apollo.stop();
     },
   };

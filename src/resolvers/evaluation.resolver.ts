@@ -1,3 +1,4 @@
+import { JOB_COST } from '../graphql/operation-costs';
 import {
   Arg,
   Args,
@@ -42,6 +43,7 @@ export function createEvaluationResolver(evaluations: EvaluationService) {
   class EvaluationResolver {
     @Authorized(Role.LABELER)
     @Mutation(() => Evaluation, {
+      complexity: ({ childComplexity }) => JOB_COST + childComplexity,
       description:
         'Queues an evaluation of a READY model on the TEST images of a snapshot; follow it with evaluationProgress',
     })

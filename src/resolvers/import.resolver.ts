@@ -1,3 +1,4 @@
+import { JOB_COST } from '../graphql/operation-costs';
 import {
   Arg,
   Args,
@@ -32,6 +33,7 @@ export function createImportResolver(imports: MvtecImportService) {
   class ImportResolver {
     @Authorized(Role.LABELER)
     @Mutation(() => ImportJob, {
+      complexity: ({ childComplexity }) => JOB_COST + childComplexity,
       description: 'Imports MVTec-AD-style category folders in the background; follow it with importProgress',
     })
     importMvtecDataset(

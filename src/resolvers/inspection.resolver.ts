@@ -1,3 +1,4 @@
+import { MODEL_RUN_COST, perInspectedImage } from '../graphql/operation-costs';
 import {
   Arg,
   Args,
@@ -51,6 +52,7 @@ export class InspectionResolver {
 
   @Authorized(Role.LABELER)
   @Mutation(() => Inspection, {
+    complexity: ({ childComplexity }) => MODEL_RUN_COST + childComplexity,
     description:
       'Runs one image through a model; the result is stored before the answer, its images drawn on first request',
   })
@@ -60,6 +62,7 @@ export class InspectionResolver {
 
   @Authorized(Role.LABELER)
   @Mutation(() => [Inspection], {
+    complexity: perInspectedImage,
     description: 'Dataset images through the category’s active model, all or none; results in the order of imageIds',
   })
   inspectBatch(@Arg('input') input: InspectBatchInput, @Ctx() context: RequestContext): Promise<InspectionEntity[]> {

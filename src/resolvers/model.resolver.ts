@@ -1,3 +1,4 @@
+import { JOB_COST } from '../graphql/operation-costs';
 import DataLoader from 'dataloader';
 import {
   Arg,
@@ -68,6 +69,7 @@ export class ModelResolver {
 
   @Authorized(Role.ADMIN)
   @Mutation(() => ModelVersion, {
+    complexity: ({ childComplexity }) => JOB_COST + childComplexity,
     description:
       'Stores the uploaded ONNX file as a new version and validates it (contract checks and one warm-up inference) before answering. ' +
       'A file that is not a contract model comes back as a FAILED version with failureCode INVALID_MODEL; it is never served.',
@@ -78,6 +80,7 @@ export class ModelResolver {
 
   @Authorized(Role.ADMIN)
   @Mutation(() => ModelVersion, {
+    complexity: ({ childComplexity }) => JOB_COST + childComplexity,
     description: 'Makes a READY version the one inspect uses for its category (loaded and warmed up first)',
   })
   activateModel(@Arg('id', () => ID) id: string): Promise<ModelVersionEntity> {
