@@ -78,7 +78,17 @@ export async function resolveLocalSource(localPath: string, importRoots: readonl
   return real;
 }
 
-const RESERVED_PREFIXES = [objectKeys.uploadPrefix, objectKeys.imagePrefix, objectKeys.maskPrefix];
+/**
+ * Every key space the service writes (uploads/, images/, masks/, models/, inspections/,
+ * evaluations/...: the `...Prefix` strings of objectKeys), none of which is an import source.
+ */
+const SERVICE_PREFIXES: readonly string[] = Object.values(objectKeys).filter(
+  (value): value is string => typeof value === 'string',
+);
+
+function isServiceKey(key: string): boolean {
+  return SERVICE_PREFIXES.some((prefix) => key.startsWith(prefix));
+}
 
 /** A plain relative prefix in our bucket, returned with one trailing '/'. */
 export function checkS3Prefix(prefix: string): string {
@@ -96,7 +106,8 @@ export function checkS3Prefix(prefix: string): string {
     );
   }
   const normalized = `${trimmed}/`;
-  if (RESERVED_PREFIXES.some((reserved) => normalized.startsWith(reserved))) {
+  // Each of them is a top-level folder, so only the whole bucket could contain one, and "" is refused above.
+  if (isServiceKey(normalized)) {
     throw new AppError(
       ErrorCode.FORBIDDEN,
       `the service's own ${normalized.split('/')[0]}/ objects cannot be imported`,
@@ -195,10 +206,15 @@ export class S3MvtecSource implements MvtecSource {
     private readonly prefix: string,
   ) {}
 
+  /** The keys below `prefix`, never one of the service's own (checkS3Prefix keeps sources out of them already). */
+  private async *keys(prefix: string): AsyncGenerator<string> {
+    for await (const object of this.objectStore.list(prefix)) if (!isServiceKey(object.key)) yield object.key;
+  }
+
   async listCategories(): Promise<string[]> {
     const folders = new Set<string>();
-    for await (const object of this.objectStore.list(this.prefix)) {
-      const [first, ...rest] = object.key.slice(this.prefix.length).split('/');
+    for await (const key of this.keys(this.prefix)) {
+      const [first, ...rest] = key.slice(this.prefix.length).split('/');
       if (first && rest.length > 0 && !first.startsWith('.')) folders.add(first);
     }
     return [...folders].sort();
@@ -207,8 +223,8 @@ export class S3MvtecSource implements MvtecSource {
   async listFiles(category: string): Promise<string[] | null> {
     const folder = `${this.prefix}${category}/`;
     const files: string[] = [];
-    for await (const object of this.objectStore.list(folder)) {
-      const relative = object.key.slice(folder.length);
+    for await (const key of this.keys(folder)) {
+      const relative = key.slice(folder.length);
       if (relative.length > 0 && !relative.endsWith('/')) files.push(relative);
     }
     return files.length > 0 ? files : null;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal';
 import type { CategoryEntity } from '../db/entities/category.entity';
+import type { ImageEntity } from '../db/entities/image.entity';
 import {
   FINAL_IMPORT_STATUSES,
   ImportJobStatus,
@@ -27,7 +28,7 @@ import type { AppPubSub } from '../pubsub/pubsub';
 import type { ObjectStore } from '../storage/object-store';
 import { isUuid } from '../utils/ids';
 import type { CategoryService } from './category.service';
-import { sha256Hex, type ImageIngestService, type ImagePart, type Refusal } from './image-ingest.service';
+import { sha256Hex, type ImageIngestService, type IngestOutcome, type Refusal } from './image-ingest.service';
 
 export const IMPORT_QUEUE = 'dataset-import';
 
@@ -55,6 +56,13 @@ const IMAGES_IN_FLIGHT = 8;
 const PROGRESS_INTERVAL_MS = 250;
 
 type SampleOutcome = 'imported' | 'duplicate' | 'refused';
+
+/**
+ * The files of one run, per `<category id>:<sha256>`: the first to claim some bytes stores them,
+ * and its promise says which image holds them once that is known (null: it was refused, and
+ * the next file with those bytes claims them in turn).
+ */
+type Claims = Map<string, Promise<ImageEntity | null>>;
 
 /** A failure that ends the whole job (no retry would help). */
 class ImportAborted extends Error {
@@ -152,6 +160,11 @@ export class MvtecImportService {
       classify: (error) => (error instanceof ImportAborted ? { kind: 'failed', reason: error.problem } : null),
       requeue: (state, why) => this.requeue(state, why),
       fail: (state, why) => this.fail(state, why),
+      // Whatever the outcome; an error here must not hide the run's own.
+      end: ({ job }) =>
+        this.removeLeftoverObjects(job.id).catch((error: unknown) =>
+          this.logger.warn({ err: error, importJobId: job.id }, 'could not look for objects an import left'),
+        ),
     });
   }
 
@@ -208,6 +221,7 @@ export class MvtecImportService {
   async watch(id: string): Promise<AsyncIterableIterator<ImportJobEntity>> {
     const updates = await subscribeToLiveState({
       changes: this.pubSub.subscribe('IMPORT_JOB_UPDATED', id),
+      connection: this.pubSub.connection,
       load: () => this.findById(id),
       isFinal: (job) => FINAL_IMPORT_STATUSES.has(job.status),
       isSame: (previous, next) =>
@@ -232,7 +246,10 @@ export class MvtecImportService {
   /** Marks the job RUNNING, unless it is gone or finished. */
   private async begin(importJobId: string): Promise<ImportRun | null> {
     const job = await this.findById(importJobId);
-    if (!job || FINAL_IMPORT_STATUSES.has(job.status)) return null;
+    if (!job) return null;
+    // A process that died mid-import left the objects of its unfinished images behind.
+    await this.removeLeftoverObjects(importJobId);
+    if (FINAL_IMPORT_STATUSES.has(job.status)) return null;
     // Each attempt recounts from zero: already stored images are recognised, not stored twice.
     await this.db.importJobs.markRunning(importJobId);
     return {
@@ -267,20 +284,38 @@ export class MvtecImportService {
     await this.db.importJobs.finish(job.id, ImportJobStatus.FAILED);
   }
 
+  /**
+   * Deletes the objects the job recorded before writing them and that no image row took (see
+   * importSample). On failure they stay recorded, for the next run (or the orphan sweep).
+   */
+  private async removeLeftoverObjects(importJobId: string): Promise<void> {
+    const keys = await this.db.importJobs.pendingObjectKeys(importJobId);
+    if (keys.length === 0) return;
+    try {
+      await this.objectStore.delete(keys);
+    } catch (error) {
+      this.logger.warn({ err: error, importJobId, count: keys.length }, 'could not delete objects an import left');
+      return;
+    }
+    await this.db.importJobs.clearPendingObjects(keys);
+    this.logger.info({ importJobId, count: keys.length }, 'deleted objects an unfinished import left');
+  }
+
   private async writeProgress(importJobId: string, progress: ImportProgress, problems: ImportProblem[]): Promise<void> {
     await this.db.importJobs.writeProgress(importJobId, progress, problems);
     this.publish(importJobId);
   }
 
   private async openSource(job: ImportJobEntity): Promise<MvtecSource> {
-    if (job.sourceS3Prefix) return new S3MvtecSource(this.objectStore, job.sourceS3Prefix);
+    const { sourceS3Prefix } = job;
     const localPath = job.sourceLocalPath ?? '';
+    // Checked again: IMPORT_ROOTS, the folder or the rules may have changed since the job was queued.
     try {
-      // Checked again: IMPORT_ROOTS or the folder may have changed since the job was queued.
+      if (sourceS3Prefix) return new S3MvtecSource(this.objectStore, checkS3Prefix(sourceS3Prefix));
       return new LocalMvtecSource(await resolveLocalSource(localPath, this.settings.importRoots));
     } catch (error) {
       if (error instanceof AppError)
-        throw new ImportAborted({ path: localPath, code: error.code, message: error.message });
+        throw new ImportAborted({ path: sourceS3Prefix ?? localPath, code: error.code, message: error.message });
       throw error;
     }
   }
@@ -324,7 +359,7 @@ export class MvtecImportService {
     progress.total = work.length;
     await progress.flush();
 
-    const claimed = new Set<string>();
+    const claims: Claims = new Map();
     let next = 0;
     let failure: unknown = null;
     const worker = async (): Promise<void> => {
@@ -336,9 +371,7 @@ export class MvtecImportService {
         const item = work[next] as (typeof work)[number];
         next += 1;
         try {
-          progress.count(
-            await this.importSample(job, source, item.name, item.category, item.sample, progress, claimed),
-          );
+          progress.count(await this.importSample(job, source, item.name, item.category, item.sample, progress, claims));
           await progress.flushIfDue();
         } catch (error) {
           failure ??= error;
@@ -358,10 +391,9 @@ export class MvtecImportService {
     category: CategoryEntity,
     sample: MvtecSample,
     progress: ImportProgress,
-    claimed: Set<string>,
+    claims: Claims,
   ): Promise<SampleOutcome> {
-    const { imagePath, maskPath } = sample;
-    const sourcePath = (part: ImagePart): string => (part === 'mask' && maskPath !== null ? maskPath : imagePath);
+    const { imagePath } = sample;
     const refuse = (path: string, { code, message }: Refusal): SampleOutcome => {
       progress.report({ path: `${categoryName}/${path}`, code, message });
       return 'refused';
@@ -378,11 +410,58 @@ export class MvtecImportService {
     const bytes = await read(imagePath);
     if (!Buffer.isBuffer(bytes)) return refuse(imagePath, bytes);
     const sha256 = sha256Hex(bytes);
-    // The first file of this run with these bytes stands for them; later ones are duplicates.
+    // A file of this run with the same bytes stands for them only once they are stored: until
+    // then this one waits, and if that one is refused, this one takes its place.
     const claim = `${category.id}:${sha256}`;
-    if (claimed.has(claim)) return 'duplicate';
-    claimed.add(claim);
+    for (let earlier = claims.get(claim); earlier; earlier = claims.get(claim)) {
+      const holder = await earlier;
+      if (holder) return this.duplicateOf(holder, sample, refuse);
+    }
+    let settle: (holder: ImageEntity | null) => void = () => undefined;
+    claims.set(claim, new Promise((resolve) => (settle = resolve)));
+    let holder: ImageEntity | null = null;
+    try {
+      const stored = await this.storeSample(job, source, categoryName, category, sample, bytes, sha256, read);
+      if (stored.kind === 'inserted') {
+        holder = stored.image;
+        return 'imported';
+      }
+      if (stored.kind === 'invalid')
+        return refuse(stored.part === 'mask' && sample.maskPath !== null ? sample.maskPath : imagePath, stored);
+      if (stored.kind === 'category-gone') {
+        throw new ImportAborted({
+          path: categoryName,
+          code: ErrorCode.NOT_FOUND,
+          message: 'the category was deleted during the import',
+        });
+      }
+      holder = stored.existing;
+      // Stored by an earlier attempt of this job: counted as imported, so every attempt ends with the same counts.
+      if (!stored.foundAtInsert && stored.existing.importJobId === job.id) return 'imported';
+      return this.duplicateOf(stored.existing, sample, refuse);
+    } finally {
+      if (holder === null) claims.delete(claim);
+      settle(holder);
+    }
+  }
 
+  /**
+   * Validates and stores the image and its mask through the ingest. Each object is recorded as the
+   * job's before it is written, and forgotten in the transaction that inserts its image, so what a
+   * run that dies in between leaves is deleted when the job runs again (removeLeftoverObjects).
+   */
+  private async storeSample(
+    job: ImportJobEntity,
+    source: MvtecSource,
+    categoryName: string,
+    category: CategoryEntity,
+    sample: MvtecSample,
+    bytes: Buffer,
+    sha256: string,
+    read: (path: string) => Promise<Buffer | Refusal>,
+  ): Promise<IngestOutcome> {
+    const { imagePath, maskPath } = sample;
+    const written: string[] = [];
     const outcome = await this.ingest.ingest({
       categoryId: category.id,
       split: sample.split,
@@ -393,39 +472,36 @@ export class MvtecImportService {
       originalFilename: imagePath,
       uploadedBy: job.requestedBy,
       importJobId: job.id,
-      store: (part, key, partBytes, contentType) =>
-        source.store(categoryName, sourcePath(part), partBytes, key, contentType, this.objectStore),
+      store: async (part, key, partBytes, contentType) => {
+        await this.db.importJobs.recordPendingObject(job.id, key);
+        written.push(key);
+        const path = part === 'mask' && maskPath !== null ? maskPath : imagePath;
+        await source.store(categoryName, path, partBytes, key, contentType, this.objectStore);
+      },
+      beforeInsert: (tx) => tx.importJobs.clearPendingObjects(written),
     });
-    switch (outcome.kind) {
-      case 'inserted':
-        return 'imported';
-      case 'invalid':
-        return refuse(sourcePath(outcome.part), outcome);
-      case 'category-gone':
-        throw new ImportAborted({
-          path: categoryName,
-          code: ErrorCode.NOT_FOUND,
-          message: 'the category was deleted during the import',
-        });
-      case 'duplicate': {
-        // Stored by someone else between the lookup and the insert: a plain duplicate.
-        if (outcome.foundAtInsert) return 'duplicate';
-        const { existing } = outcome;
-        // Stored by an earlier attempt of this job: counted as imported, so every attempt ends with the same counts.
-        if (existing.importJobId === job.id) return 'imported';
-        if (existing.split !== sample.split || existing.defectType !== sample.defectType) {
-          const label = (split: string, defectType: string | null): string => `${split} ${defectType ?? 'good'}`;
-          const labels = {
-            existing: label(existing.split, existing.defectType),
-            sample: label(sample.split, sample.defectType),
-          };
-          refuse(imagePath, {
-            code: ErrorCode.DUPLICATE_IMAGE,
-            message: `the same bytes are already in the category as ${labels.existing} image ${existing.id}, not ${labels.sample}`,
-          });
-        }
-        return 'duplicate';
-      }
+    // Not inserted: the ingest removed what it wrote. (When it throws, the records stay for removeLeftoverObjects.)
+    if (outcome.kind !== 'inserted') await this.db.importJobs.clearPendingObjects(written);
+    return outcome;
+  }
+
+  /** A file whose bytes the category already holds: a duplicate, and a problem when its labels differ. */
+  private duplicateOf(
+    existing: ImageEntity,
+    sample: MvtecSample,
+    refuse: (path: string, refusal: Refusal) => SampleOutcome,
+  ): SampleOutcome {
+    if (existing.split !== sample.split || existing.defectType !== sample.defectType) {
+      const label = (split: string, defectType: string | null): string => `${split} ${defectType ?? 'good'}`;
+      const labels = {
+        existing: label(existing.split, existing.defectType),
+        sample: label(sample.split, sample.defectType),
+      };
+      refuse(sample.imagePath, {
+        code: ErrorCode.DUPLICATE_IMAGE,
+        message: `the same bytes are already in the category as ${labels.existing} image ${existing.id}, not ${labels.sample}`,
+      });
     }
+    return 'duplicate';
   }
 }

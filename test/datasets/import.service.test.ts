@@ -2,7 +2,7 @@
 // delivered by calling the queue's handler as a worker would, and their outcome read back from
 // the rows and objects they left.
 import { randomUUID } from 'node:crypto';
-import { cp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Role, type Principal } from '../../src/auth/principal';
 import type { ImageEntity } from '../../src/db/entities/image.entity';
@@ -11,7 +11,7 @@ import { JobInterruptedError, type JobContext } from '../../src/jobs/job-queue';
 import { writeMvtecCategory, type GeneratedCategorySummary } from '../../src/synthetic/mvtec-generator';
 import { uniqueName } from '../support/resources';
 import { createDatasetServices, type DatasetServices } from '../support/services';
-import { pngMask, sha256 } from './helpers';
+import { pngImage, pngMask, sha256 } from './helpers';
 
 const principal: Principal = { apiKeyId: randomUUID(), name: 'import tests', role: Role.LABELER };
 
@@ -178,6 +178,85 @@ test('the same bytes under another label are a duplicate, reported with the labe
     },
   ]);
   expect(await imagesOf(datasetId)).toHaveLength(generated.imageCount);
+});
+
+test('a file refused (for its mask) does not make a later file with the same bytes a duplicate: that one is imported', async () => {
+  const folder = path.join(root, uniqueName('same-bytes-'), 'weave');
+  const bytes = await pngImage(41, 32, 32);
+  const write = async (relative: string, content: Buffer): Promise<void> => {
+    await mkdir(path.dirname(path.join(folder, relative)), { recursive: true });
+    await writeFile(path.join(folder, relative), content);
+  };
+  // The defective copy comes first (test/ sorts before train/); its mask has the wrong size.
+  await write('test/crack/000.png', bytes);
+  await write('ground_truth/crack/000_mask.png', await pngMask(8, 8));
+  await write('train/good/000.png', bytes);
+
+  const datasetId = await createDataset();
+  const keysBefore = await storedKeys();
+  const job = await deliver(await startImport(datasetId, path.dirname(folder)));
+  expect(job).toMatchObject({ status: ImportJobStatus.SUCCEEDED, total: 2, processed: 2, imported: 1 });
+  const images = await imagesOf(datasetId);
+  expect(images.map((image) => [image.originalFilename, image.split])).toEqual([['train/good/000.png', 'TRAIN']]);
+  // Refused for its mask, or (had the train copy been stored first) for its label: never silently dropped.
+  expect(job.errors).toHaveLength(1);
+  expect(job.errors[0]?.path).toMatch(/^weave\/(test\/crack\/000\.png|ground_truth\/crack\/000_mask\.png)$/);
+  expect(['MASK_MISMATCH', 'DUPLICATE_IMAGE']).toContain(job.errors[0]?.code);
+  expect((await storedKeys()).filter((key) => !keysBefore.includes(key))).toEqual([images[0]?.objectKey]);
+});
+
+test('objects a run left without their image rows (its process died between the two) are deleted when the job runs again', async () => {
+  const datasetId = await createDataset();
+  const jobId = await startImport(datasetId);
+  // As a run killed mid-image leaves it: RUNNING, an image and a mask written and recorded, no row.
+  await services.db.importJobs.markRunning(jobId);
+  const leftovers = [`images/${randomUUID()}`, `masks/${randomUUID()}`];
+  for (const key of leftovers) {
+    await services.db.importJobs.recordPendingObject(jobId, key);
+    await services.objectStore.put(key, await pngImage(5), 'image/png');
+  }
+  const keysBefore = await storedKeys();
+  expect(keysBefore).toEqual(expect.arrayContaining(leftovers));
+
+  const job = await deliver(jobId);
+  expect(job).toMatchObject({ status: ImportJobStatus.SUCCEEDED, imported: generated.imageCount, errorCount: 0 });
+  const keysAfter = await storedKeys();
+  for (const key of leftovers) expect(keysAfter).not.toContain(key);
+  const added = keysAfter.filter((key) => !keysBefore.includes(key));
+  expect(added).toHaveLength(generated.imageCount + generated.maskCount);
+  expect(await services.db.importJobs.pendingObjectKeys(jobId)).toEqual([]);
+});
+
+test('a job that fails deletes the objects its unfinished images left', async () => {
+  const datasetId = await createDataset();
+  const jobId = await startImport(datasetId);
+  const leftover = `images/${randomUUID()}`;
+  await services.db.importJobs.recordPendingObject(jobId, leftover);
+  await services.objectStore.put(leftover, await pngImage(6), 'image/png');
+  await services.db.datasets.markDeleted(datasetId);
+
+  expect((await deliver(jobId)).status).toBe(ImportJobStatus.FAILED);
+  expect(await storedKeys()).not.toContain(leftover);
+  expect(await services.db.importJobs.pendingObjectKeys(jobId)).toEqual([]);
+});
+
+test('a job queued (by an older version) to read the service’s own objects fails FORBIDDEN and reads none of them', async () => {
+  const datasetId = await createDataset();
+  const keysBefore = await storedKeys();
+  for (const sourceS3Prefix of ['models/', 'inspections/', 'evaluations/', 'images/']) {
+    const jobId = await services.db.importJobs.insertIfDatasetLive({
+      datasetId,
+      sourceS3Prefix,
+      sourceLocalPath: null,
+      categories: null,
+      requestedBy: principal.apiKeyId,
+    });
+    const job = await deliver(jobId ?? '');
+    expect(job.status).toBe(ImportJobStatus.FAILED);
+    expect(job.errors.map((problem) => [problem.path, problem.code])).toEqual([[sourceS3Prefix, 'FORBIDDEN']]);
+  }
+  expect(await services.categories.listByDatasets([datasetId])).toEqual([]);
+  expect(await storedKeys()).toEqual(keysBefore);
 });
 
 test('a delivery interrupted by its process stopping hands the job back QUEUED; the next one finishes it', async () => {

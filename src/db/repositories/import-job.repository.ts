@@ -107,6 +107,32 @@ export class ImportJobRepository {
     );
   }
 
+  /** Notes an object the job is about to write, before it writes it (see pendingObjectKeys). */
+  async recordPendingObject(id: string, objectKey: string): Promise<void> {
+    await this.manager.query('INSERT INTO import_pending_object (object_key, import_job_id) VALUES ($1, $2)', [
+      objectKey,
+      id,
+    ]);
+  }
+
+  /** Forgets written objects: in the transaction that inserts their image, or once they are removed again. */
+  async clearPendingObjects(objectKeys: readonly string[]): Promise<void> {
+    if (objectKeys.length === 0) return;
+    await this.manager.query('DELETE FROM import_pending_object WHERE object_key = ANY($1::text[])', [objectKeys]);
+  }
+
+  /**
+   * Objects the job recorded and that no committed image took: left by a run that died (or failed)
+   * between writing them and inserting their row.
+   */
+  async pendingObjectKeys(id: string): Promise<string[]> {
+    const rows = await this.manager.query<Array<{ object_key: string }>>(
+      'SELECT object_key FROM import_pending_object WHERE import_job_id = $1 ORDER BY object_key',
+      [id],
+    );
+    return rows.map((row) => row.object_key);
+  }
+
   async setStatus(id: string, status: ImportJobStatus): Promise<void> {
     await this.manager.query('UPDATE import_job SET status = $2, updated_at = now() WHERE id = $1', [id, status]);
   }
