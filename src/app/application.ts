@@ -33,10 +33,13 @@ export async function startApplication(
 
     const apiKeys = new ApiKeyService(core.db, pubSub);
     cleanups.add('api key revocations', () => apiKeys.close());
-    if (config.adminApiKey) await apiKeys.ensureAdminKey(config.adminApiKey);
+    if (config.adminApiKey) await apiKeys.ensureAdminKey(config.adminApiKey, logger);
     const initialAdminKey = await apiKeys.createInitialAdminKey();
 
-    const readiness = new Readiness();
+    const readiness = new Readiness({ logger, livenessGraceMs: config.database.livenessGraceSeconds * 1000 });
+    // Liveness follows the event listener's connection, retried every few seconds while it is down,
+    // so /healthz needs no query of its own.
+    readiness.registerVital('database', () => pubSub.connection?.downSince ?? null);
     readiness.register('database', () => core.db.ping());
     readiness.register('objectStore', () => objectStore.ping());
     await inspection.start(readiness, { embeddedDatabase: infrastructure.embedded.postgres });
@@ -56,7 +59,7 @@ export async function startApplication(
       dataSource,
       apiKeys,
       readiness,
-      metrics: new ServiceMetrics(),
+      metrics: new ServiceMetrics(inspection.metrics),
       routers: inspection.httpRouters(),
     });
     // Stopped first: in-flight requests finish before anything they use goes away.

@@ -21,6 +21,8 @@ export const configSchema = z
     DATABASE_URL: z.string().url().optional(),
     DATABASE_POOL_SIZE: positiveInt.default(10),
     EMBEDDED_POSTGRES_PORT: port.default(54329),
+    /** /healthz answers 503 once the database has been unreachable for longer than this. */
+    LIVENESS_DATABASE_GRACE_SECONDS: z.coerce.number().int().min(0).default(60),
 
     S3_ENDPOINT: z.string().url().optional(),
     S3_PUBLIC_ENDPOINT: z.string().url().optional(),
@@ -128,6 +130,14 @@ export const configSchema = z
         message: 'must be at least INFERENCE_MAX_BATCH_SIZE',
       });
     }
+    if (env.INSPECT_MAX_IN_FLIGHT < env.INSPECT_BATCH_MAX_IMAGES) {
+      // An inspectBatch takes a slot per image, all at once: a larger one could never run.
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['INSPECT_MAX_IN_FLIGHT'],
+        message: 'must be at least INSPECT_BATCH_MAX_IMAGES',
+      });
+    }
     if (env.AWS_ACCESS_KEY_ID && !env.AWS_SECRET_ACCESS_KEY) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -145,7 +155,13 @@ export interface Config {
   port: number;
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
-  database: { url?: string; poolSize: number; embeddedPort: number };
+  database: {
+    url?: string;
+    poolSize: number;
+    embeddedPort: number;
+    /** Seconds the database may be unreachable before /healthz fails. */
+    livenessGraceSeconds: number;
+  };
   s3: {
     /** Unset: no endpoint and no credentials given, so an embedded s3rver is started. */
     embedded: boolean;
@@ -255,7 +271,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     port: env.PORT,
     dataDir: path.resolve(env.DATA_DIR),
     logLevel: env.LOG_LEVEL,
-    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, embeddedPort: env.EMBEDDED_POSTGRES_PORT },
+    database: {
+      url: env.DATABASE_URL,
+      poolSize: env.DATABASE_POOL_SIZE,
+      embeddedPort: env.EMBEDDED_POSTGRES_PORT,
+      livenessGraceSeconds: env.LIVENESS_DATABASE_GRACE_SECONDS,
+    },
     s3: {
       embedded: s3Embedded,
       endpoint: env.S3_ENDPOINT,

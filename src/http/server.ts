@@ -191,8 +191,12 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     next();
   });
 
+  // Liveness: 503 once a vital dependency has been down past its grace period, so that the
+  // orchestrator restarts the process. No query per call: the states are kept up to date elsewhere.
   app.get('/healthz', (_request, response) => {
-    response.json({ status: 'ok' });
+    const liveness = deps.readiness.liveness();
+    if (liveness.alive) response.json({ status: 'ok' });
+    else response.status(503).json({ status: 'unavailable', checks: liveness.checks });
   });
   app.get('/readyz', async (_request, response) => {
     const report = await deps.readiness.report();

@@ -1,8 +1,12 @@
+import type { NotificationConnection } from './postgres-event-target';
+
 /**
  * "Current state first, then every change, until a final state" subscriptions, for anything
  * whose state of record is a database row (jobs): a client that subscribes late, even after
  * the end, still gets the state at once, and no update between its load and the first
  * notification is lost, because the notifications are listened to before the first load.
+ * When the connection notifications arrive on comes back after a loss, the state is reloaded
+ * and sent again, since changes made meanwhile were not notified.
  */
 export interface LiveStateSource<T> {
   /**
@@ -10,6 +14,8 @@ export interface LiveStateSource<T> {
    * reloaded). Listening must start at the first `next()`, as pub/sub subscriptions do.
    */
   changes: AsyncIterable<unknown>;
+  /** Where `changes` come from (the pub/sub's connection); absent for a pub/sub within one process. */
+  connection?: NotificationConnection;
   /** The current state; null once it no longer exists. */
   load(): Promise<T | null>;
   /** After a final state the subscription completes. */
@@ -45,13 +51,23 @@ class LiveStateIterator<T> implements AsyncIterableIterator<T> {
   private current: T | null = null;
   private initialDelivered = false;
   private changed = false;
+  /** Set when notifications may have been missed: the next load is sent even if it looks the same. */
+  private resend = false;
   private changesEnded = false;
   private closed = false;
   private wake: (() => void) | null = null;
+  private readonly stopWatchingConnection: () => void;
 
   constructor(private readonly source: LiveStateSource<T>) {
     this.changes = source.changes[Symbol.asyncIterator]();
     void this.drainChanges();
+    this.stopWatchingConnection =
+      source.connection?.onConnectionChange((connected) => {
+        if (!connected) return;
+        this.changed = true;
+        this.resend = true;
+        this.wake?.();
+      }) ?? (() => undefined);
   }
 
   /** Pulls notifications as they come, so they coalesce into one reload instead of queueing up. */
@@ -93,17 +109,20 @@ class LiveStateIterator<T> implements AsyncIterableIterator<T> {
       }
       if (this.closed || !this.changed) return this.return();
       this.changed = false;
+      const resend = this.resend;
+      this.resend = false;
       const next = await this.source.load();
       if (this.closed || next === null) return this.return();
       const same = this.source.isSame?.(this.current, next) ?? false;
       this.current = next;
-      if (!same) return { done: false, value: next };
+      if (!same || resend) return { done: false, value: next };
     }
   }
 
   async return(): Promise<IteratorResult<T>> {
     if (!this.closed) {
       this.closed = true;
+      this.stopWatchingConnection();
       this.wake?.();
       await this.changes.return?.();
     }

@@ -1,5 +1,5 @@
-import { createPubSub } from '@graphql-yoga/subscription';
-import type { PostgresEventTarget } from './postgres-event-target';
+import { createPubSub, type PubSub } from '@graphql-yoga/subscription';
+import type { NotificationConnection, PostgresEventTarget } from './postgres-event-target';
 
 /**
  * Topics and payloads of every cross-process event. Payloads stay small (ids, counters):
@@ -25,8 +25,17 @@ export interface Topics {
   EVALUATION_UPDATED: [evaluationId: string, { evaluationId: string }];
 }
 
-export type AppPubSub = ReturnType<typeof createAppPubSub>;
+export type AppPubSub = PubSub<Topics> & {
+  /**
+   * Losses and returns of the connection events arrive on (events sent meanwhile were missed).
+   * Absent for a pub/sub within one process (tests), which has no connection to lose.
+   */
+  connection?: NotificationConnection;
+};
 
-export function createAppPubSub(eventTarget: PostgresEventTarget) {
-  return createPubSub<Topics>({ eventTarget });
+export function createAppPubSub(eventTarget: PostgresEventTarget): AppPubSub {
+  return {
+    ...createPubSub<Topics>({ eventTarget }),
+    connection: eventTarget,
+  };
 }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal';
 import { Role, type ApiKeyEntity } from '../db/entities/api-key.entity';
 import type { Page, PageRequest } from '../db/pagination';
@@ -16,6 +17,8 @@ const LAST_USED_WRITE_INTERVAL_MS = 60_000;
 const PRINCIPAL_CACHE_TTL_MS = 10_000;
 /** Keys remembered at most (the oldest go first); unknown secrets are never remembered. */
 const PRINCIPAL_CACHE_MAX_KEYS = 10_000;
+/** Revocations by replicas whose clocks run up to this far behind ours are still announced after a gap. */
+const MISSED_REVOCATION_MARGIN_MS = 5 * 60_000;
 
 export interface CreatedApiKey {
   apiKey: ApiKeyEntity;
@@ -44,8 +47,13 @@ export class ApiKeyService {
   private readonly principals = new Map<string, { principal: Principal; expiresAt: number }>();
   private readonly revocationListeners = new Set<RevocationListener>();
   private readonly revocations: AsyncIterator<unknown> | null = null;
+  private readonly stopWatchingConnection?: () => void;
   /** Set when revocations can no longer be heard: every request asks the database. */
   private cacheDisabled = false;
+  /** False while the pub/sub's connection is lost (revocations from other processes go unheard). */
+  private hearingRevocations = true;
+  /** When the connection was lost; revocations made since may have gone unheard. */
+  private deafSince: Date | null = null;
   /** Revocations seen: a lookup that overlapped one is not remembered (it may predate it). */
   private revocationCount = 0;
 
@@ -64,6 +72,15 @@ export class ApiKeyService {
         this.principals.clear();
         this.cacheDisabled = true;
       });
+      // Revocations sent while the connection was lost were missed: forget every remembered key on
+      // a loss and on the return, remember none in between, nor any looked up across the return.
+      this.stopWatchingConnection = pubSub.connection?.onConnectionChange((connected) => {
+        this.principals.clear();
+        this.revocationCount += 1;
+        this.hearingRevocations = connected;
+        if (!connected) this.deafSince ??= new Date();
+        else void this.announceMissedRevocations();
+      });
     }
   }
 
@@ -75,7 +92,25 @@ export class ApiKeyService {
 
   /** Stops listening for revocations. */
   async close(): Promise<void> {
+    this.stopWatchingConnection?.();
     await this.revocations?.return?.();
+  }
+
+  /**
+   * Keys revoked by another process while the connection was lost reach the listeners now (so
+   * their websockets here close). The margin covers clocks of other replicas that run behind.
+   */
+  private async announceMissedRevocations(): Promise<void> {
+    const since = this.deafSince;
+    this.deafSince = null;
+    if (!since) return;
+    try {
+      const missed = await this.db.apiKeys.revokedSince(new Date(since.getTime() - MISSED_REVOCATION_MARGIN_MS));
+      for (const apiKeyId of missed) this.revoked(apiKeyId);
+    } catch {
+      // The database is gone again: the next return announces them.
+      this.deafSince ??= since;
+    }
   }
 
   private revoked(apiKeyId: string): void {
@@ -129,7 +164,8 @@ export class ApiKeyService {
     if (!apiKey) return null;
     this.touch(apiKey.id);
     const principal: Principal = { apiKeyId: apiKey.id, name: apiKey.name, role: apiKey.role };
-    if (this.cacheDisabled || !this.pubSub || this.revocationCount !== revocationsBefore) return principal;
+    if (this.cacheDisabled || !this.hearingRevocations || !this.pubSub || this.revocationCount !== revocationsBefore)
+      return principal;
     if (this.principals.size >= PRINCIPAL_CACHE_MAX_KEYS)
       this.principals.delete(this.principals.keys().next().value as string);
     this.principals.set(cacheKey, { principal, expiresAt: now + PRINCIPAL_CACHE_TTL_MS });
@@ -143,13 +179,25 @@ export class ApiKeyService {
     void this.db.apiKeys.touchLastUsed(id, new Date(now)).catch(() => undefined);
   }
 
-  /** Makes sure a given secret exists as an active ADMIN key (ADMIN_API_KEY at start-up). */
-  async ensureAdminKey(secret: string): Promise<void> {
+  /**
+   * ADMIN_API_KEY at start-up: creates it as an ADMIN key the first time. A key that exists is left
+   * as it is: a configuration must not bring back a key someone revoked (e.g. after it leaked), so a
+   * revoked one stays revoked, grants nothing, and the service starts with a warning.
+   */
+  async ensureAdminKey(secret: string, logger: Pick<Logger, 'warn'>): Promise<void> {
     const existing = await this.db.apiKeys.findBySecretHash(hashSecret(secret));
     if (!existing) {
       await this.insert('ADMIN_API_KEY', Role.ADMIN, secret);
-    } else if (existing.role !== Role.ADMIN || existing.revokedAt) {
-      await this.db.apiKeys.restoreAdmin(existing.id);
+    } else if (existing.revokedAt) {
+      logger.warn(
+        { apiKeyId: existing.id, revokedAt: existing.revokedAt },
+        'ADMIN_API_KEY is a revoked API key: it stays revoked and grants nothing; set ADMIN_API_KEY to a new secret or unset it',
+      );
+    } else if (existing.role !== Role.ADMIN) {
+      logger.warn(
+        { apiKeyId: existing.id, role: existing.role },
+        `ADMIN_API_KEY is a ${existing.role} key: it keeps that role; set ADMIN_API_KEY to a new secret for an ADMIN key`,
+      );
     }
   }
 

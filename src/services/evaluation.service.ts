@@ -186,6 +186,7 @@ export class EvaluationService {
     const key = id.toLowerCase();
     const updates = await subscribeToLiveState({
       changes: this.pubSub.subscribe('EVALUATION_UPDATED', key),
+      connection: this.pubSub.connection,
       load: () => this.findById(key),
       isFinal: (evaluation) => FINAL_EVALUATION_STATUSES.has(evaluation.status),
       isSame: (previous, next) =>

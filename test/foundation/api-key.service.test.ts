@@ -57,14 +57,33 @@ test('a revoked key no longer authenticates; revoking twice keeps the first time
   expect(await service.authenticate(secret)).toBeNull();
 });
 
-test('ensureAdminKey creates the key, and restores it to ADMIN if it was revoked', async () => {
+test('ensureAdminKey creates the ADMIN key once, and a revoked one stays revoked (with a warning)', async () => {
   const secret = 'scripted-admin-key-0123456789abcdef';
-  await service.ensureAdminKey(secret);
+  const logLines: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => logLines.push(line) });
+  const keys = dataSource.getRepository(ApiKeyEntity);
+
+  await service.ensureAdminKey(secret, logger);
+  await service.ensureAdminKey(secret, logger);
   const principal = await service.authenticate(secret);
   expect(principal?.role).toBe(Role.ADMIN);
-  await service.revoke(principal?.apiKeyId ?? '');
-  await service.ensureAdminKey(secret);
-  expect((await service.authenticate(secret))?.role).toBe(Role.ADMIN);
+  expect(await keys.countBy({ name: 'ADMIN_API_KEY' })).toBe(1);
+  expect(logLines).toEqual([]);
+
+  const { revokedAt } = await service.revoke(principal?.apiKeyId ?? '');
+  const rowsBefore = await keys.count();
+  // The next start with the same ADMIN_API_KEY.
+  await service.ensureAdminKey(secret, logger);
+
+  expect(await service.authenticate(secret)).toBeNull();
+  const row = await keys.findOneByOrFail({ id: principal?.apiKeyId ?? '' });
+  expect(row.revokedAt?.getTime()).toBe(revokedAt?.getTime());
+  expect(await keys.count()).toBe(rowsBefore);
+  expect(logLines).toHaveLength(1);
+  const warning = JSON.parse(logLines[0] as string) as { level: number; msg: string; apiKeyId: string };
+  expect(warning).toMatchObject({ level: 40, apiKeyId: principal?.apiKeyId });
+  expect(warning.msg).toMatch(/ADMIN_API_KEY is a revoked API key: it stays revoked/);
+  expect(logLines[0]).not.toContain(secret);
 });
 
 test('a key remembered by another process is forgotten there as soon as it is revoked here (over the pub/sub)', async () => {
@@ -88,5 +107,30 @@ test('a key remembered by another process is forgotten there as soon as it is re
     await Promise.all([here?.close(), there?.close()]);
     await Promise.all(targets.map((target) => target.close()));
     await Promise.all(pools.map((pool) => pool.end()));
+  }
+});
+
+test('a revocation made while the event connection was lost still reaches the listeners once it is back', async () => {
+  const url = (dataSource.options as { url: string }).url;
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  const target = await PostgresEventTarget.connect(url, pool, pino({ level: 'silent' }));
+  const listening = new ApiKeyService(new Database(dataSource), createAppPubSub(target));
+  const heard: string[] = [];
+  listening.onRevoked((apiKeyId) => heard.push(apiKeyId));
+  try {
+    const { apiKey } = await service.create('revoked unheard', Role.VIEWER);
+    // Revoked without an event, as by a replica whose notification was lost with the connection.
+    await new Database(dataSource).apiKeys.markRevoked(apiKey.id, new Date());
+    await pool.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [new URL(url).pathname.slice(1)],
+    );
+    const deadline = Date.now() + 30_000;
+    while (!heard.includes(apiKey.id) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(heard).toContain(apiKey.id);
+  } finally {
+    await listening.close();
+    await target.close();
+    await pool.end();
   }
 });

@@ -1,5 +1,5 @@
-import { IsNull, type EntityManager, type Repository } from 'typeorm';
-import { ApiKeyEntity, Role } from '../entities/api-key.entity';
+import { IsNull, MoreThanOrEqual, type EntityManager, type Repository } from 'typeorm';
+import { ApiKeyEntity } from '../entities/api-key.entity';
 import { newestFirst, paginate, type Page, type PageRequest } from '../pagination';
 
 /** A new key: what the service decided, the secret already hashed. */
@@ -35,13 +35,14 @@ export class ApiKeyRepository {
     await this.repository.update({ id }, { revokedAt });
   }
 
-  async touchLastUsed(id: string, lastUsedAt: Date): Promise<void> {
-    await this.repository.update({ id }, { lastUsedAt });
+  /** Ids of the keys revoked at or after `since`. */
+  async revokedSince(since: Date): Promise<string[]> {
+    const keys = await this.repository.find({ select: { id: true }, where: { revokedAt: MoreThanOrEqual(since) } });
+    return keys.map((key) => key.id);
   }
 
-  /** Makes the key an active ADMIN key again. */
-  async restoreAdmin(id: string): Promise<void> {
-    await this.repository.update({ id }, { role: Role.ADMIN, revokedAt: null });
+  async touchLastUsed(id: string, lastUsedAt: Date): Promise<void> {
+    await this.repository.update({ id }, { lastUsedAt });
   }
 
   async hasAny(): Promise<boolean> {
