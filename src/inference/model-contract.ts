@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InvalidModelError } from './errors';
-import { OnnxParseError, readOnnxModelHeader, type OnnxModelHeader } from './onnx-proto';
+import { OnnxParseError, readOnnxModelHeader, type OnnxGraphContents, type OnnxModelHeader } from './onnx-proto';
 import { CONTRACT_FORMAT_VERSION, CONTRACT_OPSET, signatureProblems, type SessionSignature } from './model-signature';
 
 export {
@@ -194,16 +194,97 @@ export function checkSignature(signature: SessionSignature, inputSize: readonly 
   if (problems.length > 0) throw new InvalidModelError(problems);
 }
 
+/**
+ * Op domains a model may use: the ONNX standard operator sets ("" and "ai.onnx" are the
+ * default one). Our exported models use only the default domain; vendor domains such as
+ * com.microsoft hold operators that read files or load other models (e.g. EPContext).
+ */
+export const ALLOWED_OP_DOMAINS: readonly string[] = ['', 'ai.onnx', 'ai.onnx.ml'];
+
+/** Examples listed per kind of problem; the rest are counted. */
+const MAX_EXAMPLES = 5;
+
+function listed(items: readonly string[], noun: string): string {
+  const shown = items.slice(0, MAX_EXAMPLES).join('; ');
+  return items.length > MAX_EXAMPLES ? `${shown}; and ${items.length - MAX_EXAMPLES} more ${noun}` : shown;
+}
+
+/**
+ * Tensors whose data onnxruntime would read from another file (relative paths resolve against
+ * the service's working directory): a model must carry all its weights itself.
+ */
+export function externalDataProblems(graph: OnnxGraphContents): string[] {
+  if (graph.externalTensors.length === 0) return [];
+  const tensors = graph.externalTensors.map(
+    (tensor) =>
+      `tensor ${JSON.stringify(tensor.name)} in ${tensor.scope}` +
+      (tensor.location === null ? '' : ` (location ${JSON.stringify(tensor.location)})`),
+  );
+  return [`tensors keep their data in external files, models must be self-contained: ${listed(tensors, 'tensors')}`];
+}
+
+/** Nodes of an op domain outside {@link ALLOWED_OP_DOMAINS}, one problem per domain. */
+export function opDomainProblems(graph: OnnxGraphContents): string[] {
+  const byDomain = new Map<string, OnnxGraphContents['nodes'][number][]>();
+  for (const node of graph.nodes) {
+    if (ALLOWED_OP_DOMAINS.includes(node.domain)) continue;
+    const nodes = byDomain.get(node.domain) ?? [];
+    nodes.push(node);
+    byDomain.set(node.domain, nodes);
+  }
+  const allowed = ALLOWED_OP_DOMAINS.map((domain) => JSON.stringify(domain)).join(', ');
+  return [...byDomain].map(([domain, nodes]) => {
+    const described = nodes.map((node) => `${node.opType} (node ${JSON.stringify(node.name)} in ${node.scope})`);
+    return `op domain ${JSON.stringify(domain)} is not a standard ONNX domain (only ${allowed} are accepted): ${listed(described, 'nodes')}`;
+  });
+}
+
+/**
+ * Declared input sizes above `maxInputSize`: the metadata's input_size, and every spatial axis
+ * (after batch and channels) of the graph's inputs that are not initializers.
+ */
+export function inputSizeProblems(
+  graph: OnnxGraphContents,
+  inputSize: readonly [height: number, width: number] | undefined,
+  maxInputSize: number,
+): string[] {
+  const limit = `above the limit of ${maxInputSize} (MODEL_MAX_INPUT_SIZE)`;
+  const problems: string[] = [];
+  if (inputSize !== undefined && (inputSize[0] > maxInputSize || inputSize[1] > maxInputSize))
+    problems.push(`metadata "input_size" is ${JSON.stringify(inputSize)}, ${limit}`);
+  const initializers = new Set(graph.initializerNames);
+  for (const input of graph.inputs) {
+    if (input.dims === null || initializers.has(input.name)) continue;
+    const dims = input.dims;
+    const labelOf = (axis: number): string =>
+      dims.length === 4 ? (axis === 2 ? 'height' : 'width') : `dimension ${axis}`;
+    const oversized = dims
+      .map((dim, axis) => ({ dim, axis }))
+      .filter(({ dim, axis }) => axis >= 2 && typeof dim === 'number' && dim > maxInputSize)
+      .map(({ dim, axis }) => `${labelOf(axis)} ${String(dim)}`);
+    if (oversized.length > 0)
+      problems.push(`input ${JSON.stringify(input.name)} declares ${oversized.join(' and ')}, ${limit}`);
+  }
+  return problems;
+}
+
+export interface ModelFileLimits {
+  /** Largest input height or width a model may declare; no bound when absent. */
+  readonly maxInputSize?: number;
+}
+
 export interface OnnxFileDescription {
   readonly header: OnnxModelHeader;
   readonly metadata: ModelMetadata;
 }
 
 /**
- * The checks that need no onnxruntime: the bytes are an ONNX ModelProto with the contract's
- * opset and metadata. Throws {@link InvalidModelError}.
+ * The checks that need no onnxruntime, so that it never reads a file that fails them: the
+ * bytes are an ONNX ModelProto, self-contained (no external data), with only standard op
+ * domains, the contract's opset and metadata, and input sizes within `limits`. Throws
+ * {@link InvalidModelError} listing every problem.
  */
-export function describeOnnxFile(bytes: Uint8Array): OnnxFileDescription {
+export function describeOnnxFile(bytes: Uint8Array, limits: ModelFileLimits = {}): OnnxFileDescription {
   let header: OnnxModelHeader;
   try {
     header = readOnnxModelHeader(bytes);
@@ -211,7 +292,7 @@ export function describeOnnxFile(bytes: Uint8Array): OnnxFileDescription {
     if (error instanceof OnnxParseError) throw new InvalidModelError([`not an ONNX model (${error.message})`]);
     throw error;
   }
-  const problems: string[] = [];
+  const problems: string[] = [...externalDataProblems(header.graph), ...opDomainProblems(header.graph)];
   const defaultOpset = header.opsetImports.find((opset) => opset.domain === '' || opset.domain === 'ai.onnx');
   if (defaultOpset === undefined) problems.push('the model imports no default-domain (ai.onnx) opset');
   else if (defaultOpset.version !== CONTRACT_OPSET)
@@ -223,6 +304,8 @@ export function describeOnnxFile(bytes: Uint8Array): OnnxFileDescription {
     if (!(error instanceof InvalidModelError)) throw error;
     problems.push(...error.problems);
   }
+  if (limits.maxInputSize !== undefined)
+    problems.push(...inputSizeProblems(header.graph, metadata?.inputSize, limits.maxInputSize));
   if (problems.length > 0 || metadata === undefined) throw new InvalidModelError(problems);
   return { header, metadata };
 }

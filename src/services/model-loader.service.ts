@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ModelVersionEntity } from '../db/entities/model-version.entity';
 import type { Database } from '../db/repositories';
-import { InvalidModelError, type InferenceEngine, type LoadedModel } from '../inference';
+import { InvalidModelError, type InferenceEngine, type LoadedModel, type ModelMetadata } from '../inference';
+import { describeOnnxFile } from '../inference/model-contract';
 import type { AppPubSub, Topics } from '../pubsub/pubsub';
 import type { ObjectStore } from '../storage/object-store';
 
@@ -13,10 +14,45 @@ const RETRY_MAX_MS = 30_000;
 
 export type LoadableModel = Pick<ModelVersionEntity, 'id' | 'objectKey' | 'sha256'>;
 
+export interface ModelFileSettings {
+  /** Largest input height or width a model may declare (MODEL_MAX_INPUT_SIZE). */
+  maxInputSize: number;
+  /** Longest a model's load and warm-up may take before it is refused (MODEL_WARMUP_TIMEOUT_MS). */
+  warmupTimeoutMs: number;
+}
+
+function warmupTimedOut(timeoutMs: number): InvalidModelError {
+  return new InvalidModelError([
+    `loading and warming up the model took longer than the warm-up timeout of ${timeoutMs} ms (MODEL_WARMUP_TIMEOUT_MS)`,
+  ]);
+}
+
+/** setTimeout fires at once for delays beyond this. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `work`'s value, or 'timeout' when `timeoutMs` passes first (the work goes on regardless). */
+async function settleWithin<T>(work: Promise<T>, timeoutMs: number): Promise<{ value: T } | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), Math.min(timeoutMs, MAX_TIMER_MS));
+  });
+  try {
+    return await Promise.race([work.then((value) => ({ value })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Keeps this process's InferenceEngine holding the models it must serve: every category's
  * active version (loaded at start, and whenever any process activates one), plus a few
  * inactive versions asked for by id. Engine keys are model version ids.
+ *
+ * Every model file reaches onnxruntime through here (validation at registration, and loads):
+ * the contract's static checks run first (no external data, standard op domains only, input
+ * size within MODEL_MAX_INPUT_SIZE), and a load or validation that outlasts
+ * MODEL_WARMUP_TIMEOUT_MS is refused; onnxruntime cannot be interrupted, so its session is
+ * released once it finishes.
  */
 export class ModelLoaderService {
   private readonly loading = new Map<string, Promise<LoadedModel>>();
@@ -24,6 +60,10 @@ export class ModelLoaderService {
   private readonly lastUsed = new Map<string, number>();
   /** Why and when the last load of a model failed, shown by the readiness check. */
   private readonly loadErrors = new Map<string, { message: string; at: number }>();
+  /** Loads that outlasted the warm-up timeout, until they finish and are unloaded again. */
+  private readonly overdueLoads = new Map<string, Promise<void>>();
+  /** Validations that outlasted the warm-up timeout, until they finish. */
+  private readonly overdueValidations = new Set<Promise<unknown>>();
   private events: AsyncIterator<Topics['MODEL_VERSION_CHANGED'][0]> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelayMs = RETRY_MIN_MS;
@@ -35,11 +75,34 @@ export class ModelLoaderService {
     private readonly engine: InferenceEngine,
     private readonly pubSub: AppPubSub | null,
     private readonly logger: Logger,
+    private readonly settings: ModelFileSettings,
   ) {}
+
+  /**
+   * Checks a model file against the contract and runs one warm-up inference without keeping it
+   * (registration). Throws {@link InvalidModelError}.
+   */
+  async validate(bytes: Buffer): Promise<ModelMetadata> {
+    this.checkFile(bytes);
+    const validation = this.engine.validateModel(bytes);
+    const outcome = await settleWithin(validation, this.settings.warmupTimeoutMs);
+    if (outcome !== 'timeout') return outcome.value;
+    // The worker releases a validation's session itself once its warm-up ends.
+    const overdue = validation.catch(() => undefined).finally(() => this.overdueValidations.delete(overdue));
+    this.overdueValidations.add(overdue);
+    throw warmupTimedOut(this.settings.warmupTimeoutMs);
+  }
+
+  /** The checks that need no onnxruntime, before it reads the file. Throws {@link InvalidModelError}. */
+  private checkFile(bytes: Buffer): void {
+    describeOnnxFile(bytes, { maxInputSize: this.settings.maxInputSize });
+  }
 
   /** The model loaded and warmed up in this process; loads it (once, however many ask) if needed. */
   ensureLoaded(model: LoadableModel): Promise<LoadedModel> {
     this.lastUsed.set(model.id, Date.now());
+    // Not retried while its last load, refused for its warm-up time, still runs.
+    if (this.overdueLoads.has(model.id)) return Promise.reject(warmupTimedOut(this.settings.warmupTimeoutMs));
     const loaded = this.engine.getModel(model.id);
     if (loaded) return Promise.resolve(loaded);
     let pending = this.loading.get(model.id);
@@ -57,7 +120,8 @@ export class ModelLoaderService {
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       if (sha256 !== model.sha256)
         throw new InvalidModelError([`the stored file has SHA-256 ${sha256}, not the registered ${model.sha256}`]);
-      const loaded = await this.engine.loadModel(model.id, bytes);
+      this.checkFile(bytes);
+      const loaded = await this.loadWithinTimeout(model.id, bytes);
       this.loadErrors.delete(model.id);
       this.logger.info(
         { modelId: model.id, loadMs: Math.round(performance.now() - started), warmupMs: Math.round(loaded.warmupMs) },
@@ -74,6 +138,30 @@ export class ModelLoaderService {
       });
       throw error;
     }
+  }
+
+  private async loadWithinTimeout(id: string, bytes: Buffer): Promise<LoadedModel> {
+    const loading = this.engine.loadModel(id, bytes);
+    const outcome = await settleWithin(loading, this.settings.warmupTimeoutMs);
+    if (outcome !== 'timeout') return outcome.value;
+    // No other load of `id` starts meanwhile (ensureLoaded refuses it), so this unloads this load.
+    const overdue = loading
+      .then(
+        () => this.engine.unloadModel(id),
+        () => false,
+      )
+      .then(
+        () => undefined,
+        (error: unknown) => this.logger.warn({ err: error, modelId: id }, 'could not unload an overdue model'),
+      )
+      .finally(() => this.overdueLoads.delete(id));
+    this.overdueLoads.set(id, overdue);
+    throw warmupTimedOut(this.settings.warmupTimeoutMs);
+  }
+
+  /** Resolves once every load and validation started here has finished (overdue ones unloaded again). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.loading.values(), ...this.overdueLoads.values(), ...this.overdueValidations]);
   }
 
   /** Unloads inactive models beyond MAX_INACTIVE_LOADED, least recently used first. */

@@ -6,7 +6,7 @@ import type { Page, PageRequest } from '../db/pagination';
 import type { Database, Repositories } from '../db/repositories';
 import type { ValidationOutcome } from '../db/repositories/model.repository';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
-import { InvalidModelError, type InferenceEngine, type ModelMetadata } from '../inference';
+import { InvalidModelError, type ModelMetadata } from '../inference';
 import { IMAGE_SCORE_RULE } from '../metrics';
 import type { AppPubSub, Topics } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
@@ -116,7 +116,6 @@ export class ModelService {
   constructor(
     private readonly db: Database,
     private readonly objectStore: ObjectStore,
-    private readonly engine: InferenceEngine,
     private readonly loader: ModelLoaderService,
     private readonly categories: CategoryService,
     private readonly snapshots: SnapshotService,
@@ -243,11 +242,14 @@ export class ModelService {
     return model;
   }
 
-  /** Loads the file in onnxruntime (contract checks and one warm-up inference) and records the outcome. */
+  /**
+   * Checks the file (contract checks before and in onnxruntime, and one warm-up inference
+   * within MODEL_WARMUP_TIMEOUT_MS) and records the outcome.
+   */
   private async validate(model: ModelVersionEntity, bytes: Buffer): Promise<ModelVersionEntity> {
     let metadata: ModelMetadata;
     try {
-      metadata = await this.engine.validateModel(bytes);
+      metadata = await this.loader.validate(bytes);
     } catch (error) {
       const code =
         error instanceof InvalidModelError
