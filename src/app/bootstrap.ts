@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from '../config/config';
 import { createDataSource } from '../db/data-source';
 import { runMigrations } from '../db/migrate';
 import { Database } from '../db/repositories';
+import { closeImageThreads } from '../images/image-bytes';
 import { JobQueue } from '../jobs/job-queue';
 import { createLogger } from '../observability/logger';
 import { PostgresEventTarget } from '../pubsub/postgres-event-target';
@@ -79,6 +80,8 @@ export async function startCore(
   cleanups.add('event listener', () => eventTarget.close());
   const pubSub = createAppPubSub(eventTarget);
 
+  // Registered before the domains, so closed after them (cleanups run last first).
+  cleanups.add('image threads', closeImageThreads);
   const jobQueue = await JobQueue.start({ databaseUrl: infrastructure.databaseUrl, logger });
   cleanups.add('job queue', () => jobQueue.stop());
   const datasets = await DatasetDomain.create({ config, db, objectStore, pubSub, jobQueue, logger });

@@ -8,7 +8,9 @@ import { DatasetImageCache } from '../images/dataset-image-cache';
 import { inspectionImagesRouter } from '../http/inspection-images.route';
 import type { Readiness } from '../http/readiness';
 import { InferenceEngine } from '../inference';
+import { Admission } from '../inference/admission';
 import { PreprocessPool } from '../inference/preprocess-pool';
+import { InspectionMetrics } from '../observability/prometheus';
 import { InspectionResolver } from '../resolvers/inspection.resolver';
 import { CategoryActiveModelResolver, ModelResolver } from '../resolvers/model.resolver';
 import { seedDemo } from '../seed/demo-seed';
@@ -40,6 +42,10 @@ const UPLOAD_SWEEP_INTERVAL_MS = 10 * 60_000;
  */
 export class InspectionDomain {
   readonly engine: InferenceEngine;
+  /** Per-model inference figures and admission, for /metrics (ServiceMetrics serves them). */
+  readonly metrics: InspectionMetrics;
+  /** Images being inspected at once (INSPECT_MAX_IN_FLIGHT). */
+  private readonly admission: Admission;
   /** Threads that decode and pre-process the images inspected and evaluated here. */
   private readonly preprocessing: PreprocessPool;
   readonly loader: ModelLoaderService;
@@ -57,15 +63,19 @@ export class InspectionDomain {
   constructor(private readonly deps: InspectionDomainDependencies) {
     const { config, db, objectStore, pubSub, datasets } = deps;
     const logger = deps.logger.child({ component: 'inspection' });
-    this.engine = new InferenceEngine(config.inference);
-    this.loader = new ModelLoaderService(db, objectStore, this.engine, pubSub, logger);
+    this.metrics = new InspectionMetrics({
+      queueLengths: () => this.engine.stats().models.map(({ key, queued }) => ({ modelVersionId: key, queued })),
+      imagesInFlight: () => this.admission.inFlight,
+    });
+    this.engine = new InferenceEngine(config.inference, this.metrics);
+    this.admission = new Admission(config.inspections.maxInFlight, () => this.metrics.admissionRefused());
+    this.loader = new ModelLoaderService(db, objectStore, this.engine, pubSub, logger, config.models);
     const runnerSettings = { resize: config.inspections.resize, imageMaxPixels: config.datasets.imageMaxPixels };
     this.preprocessing = new PreprocessPool(config.inspections.preprocessWorkers);
     this.runner = new ModelRunner(this.engine, this.loader, this.preprocessing, runnerSettings);
     this.models = new ModelService(
       db,
       objectStore,
-      this.engine,
       this.loader,
       datasets.categories,
       datasets.snapshots,
@@ -81,6 +91,7 @@ export class InspectionDomain {
       objectStore,
       this.datasetImages,
       this.runner,
+      this.admission,
       this.models,
       datasets.images,
       pubSub,

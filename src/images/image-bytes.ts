@@ -3,8 +3,17 @@
  * (presigned uploads, dataset imports, inspection requests). Only PNG, JPEG, BMP and TIFF
  * are accepted, recognised by their magic bytes before any decoder sees them, so formats
  * with larger attack surfaces (SVG, HEIF, GIF...) never reach libvips.
+ *
+ * Every image's pixel count is checked against the limit from its header before anything is
+ * decoded, and decoding never runs on the event loop: called from the main thread, the work
+ * runs in a worker thread of this module (image-bytes.worker.ts); called from a worker thread
+ * (the pre-processing pool), it runs there.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { decode as decodeBmp } from 'bmp-ts';
+import Piscina from 'piscina';
 import sharp from 'sharp';
 
 export const IMAGE_FORMATS = ['png', 'jpeg', 'bmp', 'tiff'] as const;
@@ -116,14 +125,32 @@ function checkPixelCount(width: number, height: number, limits: ImageLimits): vo
   }
 }
 
+/** PNG: the IHDR chunk must come first (8-byte signature, length 13, "IHDR", width, height). */
+function checkPngHeader(bytes: Buffer, limits: ImageLimits): void {
+  if (bytes.length < 24 || bytes.readUInt32BE(8) !== 13 || bytes.toString('latin1', 12, 16) !== 'IHDR')
+    throw new ImageValidationError('INVALID_IMAGE', 'the PNG has no IHDR header');
+  checkPixelCount(bytes.readUInt32BE(16), bytes.readUInt32BE(20), limits);
+}
+
 // Uncompressed, bit-field and 8-bit palette BMPs: what cameras and image tools write.
 const BMP_SUPPORTED_BITS = new Set([8, 16, 24, 32]);
 const BMP_RGB = 0;
 const BMP_BITFIELDS = 3;
 const BMP_INFO_HEADER_MIN = 40;
 
-function decodeBmpPixels(bytes: Buffer, limits: ImageLimits): RawPixels {
+interface BmpHeader {
+  width: number;
+  height: number;
+}
+
+/**
+ * Size, bit depth and compression from the header, and that the file holds every pixel row it
+ * declares: a 54-byte file claiming 7000×7000 is refused here, before bmp-ts would allocate
+ * 4 bytes a pixel for it.
+ */
+function checkBmpHeader(bytes: Buffer, limits: ImageLimits): BmpHeader {
   if (bytes.length < 54) throw new ImageValidationError('INVALID_IMAGE', 'the BMP file is truncated');
+  const dataOffset = bytes.readUInt32LE(10);
   const headerSize = bytes.readUInt32LE(14);
   if (headerSize < BMP_INFO_HEADER_MIN)
     throw new ImageValidationError('INVALID_IMAGE', 'this BMP header version is not supported');
@@ -138,6 +165,18 @@ function decodeBmpPixels(bytes: Buffer, limits: ImageLimits): RawPixels {
       `BMP with ${bits} bits per pixel and compression ${compression} is not supported; use 8, 24 or 32-bit uncompressed BMP, or PNG`,
     );
   }
+  const rowBytes = Math.ceil((width * bits) / 32) * 4;
+  if (dataOffset < 14 + headerSize || dataOffset + rowBytes * height > bytes.length) {
+    throw new ImageValidationError(
+      'INVALID_IMAGE',
+      `the BMP file is truncated: ${width}×${height} at ${bits} bits per pixel needs ${dataOffset + rowBytes * height} bytes, it has ${bytes.length}`,
+    );
+  }
+  return { width, height };
+}
+
+function decodeBmpPixels(bytes: Buffer, limits: ImageLimits): RawPixels {
+  const { width, height } = checkBmpHeader(bytes, limits);
   let decoded;
   try {
     decoded = decodeBmp(bytes);
@@ -201,21 +240,45 @@ async function decodeWithSharp(format: ImageFormat, bytes: Buffer, limits: Image
   }
 }
 
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A mask's refusals say INVALID_MASK where an image's say INVALID_IMAGE. */
+function refusalAs(problem: ImageProblemCode, error: unknown): unknown {
+  return error instanceof ImageValidationError && problem !== 'INVALID_IMAGE' && error.code === 'INVALID_IMAGE'
+    ? new ImageValidationError(problem, error.message)
+    : error;
+}
+
+/**
+ * The format, and the size its header declares checked against the limit: PNG and BMP here,
+ * JPEG and TIFF by sharp's metadata (which reads only the header) in decodeWithSharp. Cheap
+ * and synchronous: callers on the main thread run it before handing the bytes to a thread.
+ */
+function checkHeader(bytes: Buffer, limits: ImageLimits, problem: ImageProblemCode): ImageFormat {
+  const format = sniffImageFormat(bytes);
+  if (!format) throw new ImageValidationError(problem, 'the bytes are not a PNG, JPEG, BMP or TIFF image');
+  try {
+    if (format === 'png') checkPngHeader(bytes, limits);
+    else if (format === 'bmp') checkBmpHeader(bytes, limits);
+  } catch (error) {
+    throw refusalAs(problem, error);
+  }
+  return format;
+}
+
 async function decodePixels(
   bytes: Uint8Array,
   limits: ImageLimits,
   problem: ImageProblemCode = 'INVALID_IMAGE',
 ): Promise<RawPixels> {
-  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const format = sniffImageFormat(buffer);
-  if (!format) throw new ImageValidationError(problem, 'the bytes are not a PNG, JPEG, BMP or TIFF image');
+  const buffer = asBuffer(bytes);
+  const format = checkHeader(buffer, limits, problem);
   try {
     return format === 'bmp' ? decodeBmpPixels(buffer, limits) : await decodeWithSharp(format, buffer, limits);
   } catch (error) {
-    if (error instanceof ImageValidationError && problem !== 'INVALID_IMAGE' && error.code === 'INVALID_IMAGE') {
-      throw new ImageValidationError(problem, error.message);
-    }
-    throw error;
+    throw refusalAs(problem, error);
   }
 }
 
@@ -234,11 +297,20 @@ function infoOf(raw: RawPixels): ImageInfo {
  * and tells what it is. Throws ImageValidationError: INVALID_IMAGE or IMAGE_TOO_LARGE.
  */
 export async function inspectImageBytes(bytes: Uint8Array, limits: ImageLimits): Promise<ImageInfo> {
+  if (isMainThread) {
+    checkHeader(asBuffer(bytes), limits, 'INVALID_IMAGE');
+    return (await inImageThread({ kind: 'inspect', bytes: ownBytes(bytes), limits })) as ImageInfo;
+  }
   return infoOf(await decodePixels(bytes, limits));
 }
 
 /** Decodes to 8-bit RGB, expanding grayscale to three channels and dropping alpha (for inference). */
 export async function decodeImageRgb(bytes: Uint8Array, limits: ImageLimits): Promise<DecodedRgb> {
+  if (isMainThread) {
+    checkHeader(asBuffer(bytes), limits, 'INVALID_IMAGE');
+    const { info, pixels } = (await inImageThread({ kind: 'rgb', bytes: ownBytes(bytes), limits })) as DecodedRgb;
+    return { info, pixels: Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength) };
+  }
   const raw = await decodePixels(bytes, limits);
   const pixelCount = raw.width * raw.height;
   if (raw.channels === 3) return { info: infoOf(raw), pixels: raw.data };
@@ -266,6 +338,10 @@ export async function validateMask(
   height: number,
   limits: ImageLimits,
 ): Promise<MaskInfo> {
+  if (isMainThread) {
+    checkHeader(asBuffer(bytes), limits, 'INVALID_MASK');
+    return (await inImageThread({ kind: 'mask', bytes: ownBytes(bytes), width, height, limits })) as MaskInfo;
+  }
   const raw = await decodePixels(bytes, limits, 'INVALID_MASK');
   if (raw.width !== width || raw.height !== height) {
     throw new ImageValidationError(
@@ -299,4 +375,75 @@ export async function validateMask(
   if (sawOne && sawFull) throw new ImageValidationError('INVALID_MASK', 'the mask mixes 1 and 255; use 0/255 or 0/1');
   if (defectPixels === 0) throw new ImageValidationError('INVALID_MASK', 'the mask marks no defective pixel');
   return { format: raw.format, defectPixels };
+}
+
+// --- The worker thread of callers on the main thread ------------------------------------------
+
+/** What image-bytes.worker.ts runs: one of this module's functions, on its own thread. */
+export type ImageTask =
+  | { kind: 'inspect'; bytes: Uint8Array; limits: ImageLimits }
+  | { kind: 'rgb'; bytes: Uint8Array; limits: ImageLimits }
+  | { kind: 'mask'; bytes: Uint8Array; width: number; height: number; limits: ImageLimits };
+
+export type ImageTaskOutcome =
+  | { ok: true; value: ImageInfo | DecodedRgb | MaskInfo }
+  /** ImageValidationError does not survive the thread boundary as a class: its fields do. */
+  | { ok: false; code: ImageProblemCode; message: string };
+
+/**
+ * One thread from the first use on (none in a process that never decodes on its main thread),
+ * a second one while there is work for it. Idle, they never keep the process alive.
+ */
+const IMAGE_THREADS = 2;
+const IMAGE_THREAD_IDLE_MS = 30_000;
+let imageThreads: Piscina<ImageTask, ImageTaskOutcome> | undefined;
+
+function resolveWorkerFile(): string {
+  // Under ts-jest this module runs from src/*.ts; piscina needs the compiled worker.
+  const file = __filename.endsWith('.ts')
+    ? path.resolve(__dirname, '../../dist/src/images/image-bytes.worker.js')
+    : path.join(__dirname, 'image-bytes.worker.js');
+  if (!existsSync(file)) {
+    throw new Error(`The image worker ${file} is missing: run "npm run build" first (npm test and npm start do)`);
+  }
+  return file;
+}
+
+async function inImageThread(task: ImageTask): Promise<ImageInfo | DecodedRgb | MaskInfo> {
+  imageThreads ??= new Piscina<ImageTask, ImageTaskOutcome>({
+    filename: resolveWorkerFile(),
+    minThreads: 1,
+    maxThreads: IMAGE_THREADS,
+    idleTimeout: IMAGE_THREAD_IDLE_MS,
+    // Most of a task is sharp's own (libuv) threads: a few at once keep them busy.
+    concurrentTasksPerWorker: 4,
+  });
+  const outcome = await imageThreads.run(task);
+  if (!outcome.ok) throw new ImageValidationError(outcome.code, outcome.message);
+  return outcome.value;
+}
+
+/** Stops the image threads (at shutdown: a live thread keeps the process running); a later task starts them again. */
+export async function closeImageThreads(): Promise<void> {
+  const threads = imageThreads;
+  imageThreads = undefined;
+  await threads?.destroy();
+}
+
+/** The bytes in an ArrayBuffer of their own: a view's whole buffer would be copied to the thread. */
+function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+}
+
+/** Runs a task on this thread (the entry point of image-bytes.worker.ts). */
+export async function runImageTask(task: ImageTask): Promise<ImageTaskOutcome> {
+  try {
+    if (task.kind === 'inspect') return { ok: true, value: await inspectImageBytes(task.bytes, task.limits) };
+    if (task.kind === 'mask')
+      return { ok: true, value: await validateMask(task.bytes, task.width, task.height, task.limits) };
+    return { ok: true, value: await decodeImageRgb(task.bytes, task.limits) };
+  } catch (error) {
+    if (error instanceof ImageValidationError) return { ok: false, code: error.code, message: error.message };
+    throw error;
+  }
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { EngineClosedError, InferenceFailedError, InvalidModelError, ModelNotLoadedError } from './errors';
-import { BatchScheduler, type BatchQueue, type QueueCounters } from './micro-batcher';
+import { BatchScheduler, type BatchQueue, type QueueCounters, type QueueEvents } from './micro-batcher';
 import { describeOnnxFile, type ModelMetadata, type SessionSignature } from './model-contract';
 import { InferenceWorkerPool, checkExecutionProviders } from './worker-pool';
 import {
@@ -53,6 +53,28 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   maxQueueLength: 64,
   requestTimeoutMs: 30_000,
   loadBroadcastTimeoutMs: 30_000,
+};
+
+/**
+ * What the engine reports while it serves, per model key (metrics). Only loaded models are
+ * reported: nothing arrives for a key after `modelUnloaded(key)` until it is loaded again.
+ * Called synchronously; must not throw.
+ */
+export interface InferenceObserver {
+  /** A batch of `size` requests was sent to a worker. */
+  batchSent(modelKey: string, size: number): void;
+  /** A request's result arrived `totalMs` after it was submitted (queued and running). */
+  requestCompleted(modelKey: string, totalMs: number): void;
+  /** A request was refused because the model's queue was full. */
+  queueFull(modelKey: string): void;
+  modelUnloaded(modelKey: string): void;
+}
+
+const NO_OBSERVER: InferenceObserver = {
+  batchSent: () => undefined,
+  requestCompleted: () => undefined,
+  queueFull: () => undefined,
+  modelUnloaded: () => undefined,
 };
 
 /** A model whose sessions have been created and warmed up on the workers. */
@@ -172,7 +194,10 @@ export class InferenceEngine {
   private generation = 0;
   private closed = false;
 
-  constructor(options: Partial<EngineOptions> = {}) {
+  constructor(
+    options: Partial<EngineOptions> = {},
+    private readonly observer: InferenceObserver = NO_OBSERVER,
+  ) {
     const merged: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, ...options };
     checkOptions(merged);
     checkExecutionProviders(merged.executionProviders);
@@ -265,7 +290,7 @@ export class InferenceEngine {
       this.models.set(key, {
         loaded,
         handle,
-        queue: this.scheduler.createQueue(key, (tensors) => this.runBatch(key, handle, tensors)),
+        queue: this.scheduler.createQueue(key, (tensors) => this.runBatch(key, handle, tensors), this.queueEvents(key)),
       });
       if (previous) void this.retire(previous, 'drain');
       return loaded;
@@ -281,6 +306,7 @@ export class InferenceEngine {
       const record = this.models.get(key);
       if (record === undefined) return false;
       this.models.delete(key);
+      this.observer.modelUnloaded(key);
       await this.retire(record, 'reject');
       return true;
     });
@@ -502,6 +528,22 @@ export class InferenceEngine {
       .finally(() => this.drains.delete(drain));
     this.drains.add(drain);
     return drain;
+  }
+
+  /** What a model's queue reports reaches the observer while the model is loaded (not after its unload). */
+  private queueEvents(key: string): QueueEvents {
+    const serving = (): boolean => this.models.has(key);
+    return {
+      batchSent: (size) => {
+        if (serving()) this.observer.batchSent(key, size);
+      },
+      completed: (totalMs) => {
+        if (serving()) this.observer.requestCompleted(key, totalMs);
+      },
+      refusedQueueFull: () => {
+        if (serving()) this.observer.queueFull(key);
+      },
+    };
   }
 
   /** Drops a model id that failed to load; workers release its sessions on their next task. */

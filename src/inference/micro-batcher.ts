@@ -43,6 +43,22 @@ export interface BatchedResult<R> {
 
 export type RunBatch<T, R> = (payloads: readonly T[]) => Promise<readonly R[]>;
 
+/** What a queue reports as it goes (metrics); called synchronously, must not throw. */
+export interface QueueEvents {
+  /** A batch of `size` requests was sent to run. */
+  batchSent(size: number): void;
+  /** A request's result arrived, `totalMs` after it was submitted. */
+  completed(totalMs: number): void;
+  /** A request was refused with QUEUE_FULL. */
+  refusedQueueFull(): void;
+}
+
+const NO_EVENTS: QueueEvents = {
+  batchSent: () => undefined,
+  completed: () => undefined,
+  refusedQueueFull: () => undefined,
+};
+
 export interface QueueCounters {
   submitted: number;
   completed: number;
@@ -98,6 +114,7 @@ export class BatchQueue<T, R> implements SchedulableQueue {
     readonly label: string,
     private readonly runBatch: RunBatch<T, R>,
     private readonly scheduler: BatchScheduler,
+    private readonly events: QueueEvents = NO_EVENTS,
   ) {}
 
   get queued(): number {
@@ -131,6 +148,7 @@ export class BatchQueue<T, R> implements SchedulableQueue {
     const { maxQueueLength } = this.scheduler.options;
     if (!options.bypassQueueBound && this.pending.length >= maxQueueLength) {
       this.counters.rejectedQueueFull++;
+      this.events.refusedQueueFull();
       return Promise.reject(new QueueFullError(this.label, maxQueueLength));
     }
     if (options.signal?.aborted) {
@@ -235,6 +253,7 @@ export class BatchQueue<T, R> implements SchedulableQueue {
     this.counters.batches++;
     this.counters.batchedRequests += entries.length;
     this.counters.largestBatch = Math.max(this.counters.largestBatch, entries.length);
+    this.events.batchSent(entries.length);
     Promise.resolve()
       .then(() => this.runBatch(entries.map((entry) => entry.payload)))
       .then(
@@ -243,6 +262,7 @@ export class BatchQueue<T, R> implements SchedulableQueue {
           entries.forEach((entry, i) => {
             if (entry.state !== 'running') return;
             this.counters.completed++;
+            this.events.completed(finishedAt - entry.submittedAt);
             this.settle(entry, {
               value: values[i],
               queueMs: entry.dispatchedAt - entry.submittedAt,
@@ -310,8 +330,8 @@ export class BatchScheduler {
     return this.running;
   }
 
-  createQueue<T, R>(label: string, runBatch: RunBatch<T, R>): BatchQueue<T, R> {
-    const queue = new BatchQueue<T, R>(label, runBatch, this);
+  createQueue<T, R>(label: string, runBatch: RunBatch<T, R>, events?: QueueEvents): BatchQueue<T, R> {
+    const queue = new BatchQueue<T, R>(label, runBatch, this, events);
     this.queues.add(queue);
     return queue;
   }

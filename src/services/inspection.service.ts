@@ -10,6 +10,7 @@ import type { InspectionListFilter, NewInspection } from '../db/repositories/ins
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { encodeMapObject } from '../formats/anomaly-map-object';
 import { inspectionFindings, type InferenceResult, type InspectionFindings, type LoadedModel } from '../inference';
+import type { Admission } from '../inference/admission';
 import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
@@ -18,7 +19,7 @@ import { mapConcurrently } from '../utils/concurrency';
 import { isUuid } from '../utils/ids';
 import { AnomalyMapMover } from './anomaly-map-mover';
 import type { ImageService } from './image.service';
-import type { ModelRunner, Prediction } from './model-runner.service';
+import { ImageInputError, type ModelRunner, type Prediction } from './model-runner.service';
 import { checkThreshold, modelNotReady, type ModelService } from './model.service';
 import {
   checkImageContentType,
@@ -124,6 +125,8 @@ export class InspectionService {
     private readonly objectStore: ObjectStore,
     private readonly datasetImages: DatasetImageCache,
     private readonly runner: ModelRunner,
+    /** Images in flight in this process (INSPECT_MAX_IN_FLIGHT): read, decoded, queued or running. */
+    private readonly admission: Admission,
     private readonly models: ModelService,
     private readonly images: ImageService,
     private readonly pubSub: AppPubSub,
@@ -149,7 +152,20 @@ export class InspectionService {
     if (given(request.imageId) === given(request.uploadId))
       throw badInput('give exactly one of imageId and uploadId', { argument: 'input' });
     const threshold = checkThreshold(request.threshold);
+    const release = this.admit(1);
+    try {
+      return await this.inspectAdmitted(request, threshold, principal, started);
+    } finally {
+      release();
+    }
+  }
 
+  private async inspectAdmitted(
+    request: InspectRequest,
+    threshold: number | null,
+    principal: Principal,
+    started: number,
+  ): Promise<InspectionEntity> {
     const [model, input] = await Promise.all([
       this.resolveModel(request.categoryId, request.modelId),
       this.readInput(request, principal),
@@ -172,10 +188,8 @@ export class InspectionService {
         threshold,
       );
     } catch (error) {
-      // Bytes that are no image make an upload useless; keep nothing of it.
-      const uselessUpload =
-        input.kind === 'upload' && error instanceof AppError && error.code === ErrorCode.INVALID_IMAGE;
-      if (uselessUpload) await this.uploads.discard([input.upload.id]);
+      // Bytes that are no usable image make an upload useless; keep nothing of it.
+      if (input.kind === 'upload' && error instanceof ImageInputError) await this.uploads.discard([input.upload.id]);
       throw error;
     }
     const rendered = performance.now();
@@ -219,6 +233,20 @@ export class InspectionService {
       );
     }
     const threshold = checkThreshold(request.threshold);
+    const release = this.admit(count);
+    try {
+      return await this.inspectBatchAdmitted(request, threshold, principal, started);
+    } finally {
+      release();
+    }
+  }
+
+  private async inspectBatchAdmitted(
+    request: InspectBatchRequest,
+    threshold: number | null,
+    principal: Principal,
+    started: number,
+  ): Promise<InspectionEntity[]> {
     const model = await this.resolveModel(request.categoryId, null);
     const images = await Promise.all(request.imageIds.map((imageId) => this.requireImage(imageId)));
     const loaded = await this.runner.load(model);
@@ -241,6 +269,21 @@ export class InspectionService {
       ),
     );
     return this.store(pending, performance.now() - started, principal);
+  }
+
+  /**
+   * Slots for `images` images, or QUEUE_FULL at once: before anything is read or decoded, so a
+   * refused request costs (almost) nothing. The caller releases them however it ends.
+   */
+  private admit(images: number): () => void {
+    const release = this.admission.tryAcquire(images);
+    if (release) return release;
+    const { capacity, inFlight } = this.admission;
+    throw new AppError(
+      ErrorCode.QUEUE_FULL,
+      `${inFlight} images are being inspected, and this process takes at most ${capacity} at once (INSPECT_MAX_IN_FLIGHT); retry later`,
+      { maxInFlight: capacity },
+    );
   }
 
   private async resolveModel(

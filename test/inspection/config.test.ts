@@ -50,4 +50,9 @@ test('SEED_DEMO, providers and the resize method are parsed; impossible values a
   expect(() => loadConfig({ INFERENCE_MAX_BATCH_SIZE: '16', INFERENCE_MAX_QUEUE_LENGTH: '8' })).toThrow(
     /INFERENCE_MAX_QUEUE_LENGTH: must be at least INFERENCE_MAX_BATCH_SIZE/,
   );
+  // An inspectBatch takes a slot per image: one larger than INSPECT_MAX_IN_FLIGHT could never run.
+  expect(() => loadConfig({ INSPECT_BATCH_MAX_IMAGES: '32', INSPECT_MAX_IN_FLIGHT: '8' })).toThrow(
+    /INSPECT_MAX_IN_FLIGHT: must be at least INSPECT_BATCH_MAX_IMAGES/,
+  );
+  expect(loadConfig({ INSPECT_BATCH_MAX_IMAGES: '8', INSPECT_MAX_IN_FLIGHT: '8' }).inspections.maxInFlight).toBe(8);
 });

@@ -6,6 +6,7 @@ import type { DataSource } from 'typeorm';
 import { DatasetDomain } from '../../src/app/dataset-domain';
 import { loadConfig } from '../../src/config/config';
 import { Database } from '../../src/db/repositories';
+import { closeImageThreads } from '../../src/images/image-bytes';
 import { JobQueue } from '../../src/jobs/job-queue';
 import type { AppPubSub, Topics } from '../../src/pubsub/pubsub';
 import type { ObjectStore } from '../../src/storage/object-store';
@@ -57,6 +58,7 @@ export async function createDatasetServices(env: Record<string, string> = {}): P
     async close() {
       await domain.stop();
       await jobQueue.stop();
+      await closeImageThreads();
       objectStore.destroy();
       await dataSource.destroy();
     },
