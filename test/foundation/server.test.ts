@@ -166,6 +166,19 @@ describe('operation limits and transport', () => {
     expect([tokens.status, tokens.body.errors?.[0]?.extensions?.code]).toEqual([400, 'GRAPHQL_PARSE_FAILED']);
   });
 
+  test('a mutation that loads a model or starts a job costs more than a read', async () => {
+    // GRAPHQL_MAX_COMPLEXITY is 500 here; activateModel costs 100 plus its selection.
+    const activations = (count: number): string =>
+      `mutation { ${Array.from({ length: count }, (_, i) => `a${i}: activateModel(id: "3f1c1f5e-0000-4000-8000-00000000000${i}") { id }`).join(' ')} }`;
+    expect(await admin.errorCode(activations(5))).toBe('QUERY_TOO_COMPLEX');
+    // Four pass the estimate and run: the first unknown id ends the (serial) mutation.
+    expect(await admin.errorCode(activations(4))).toBe('NOT_FOUND');
+    // The same number of reads costs a few points each.
+    expect(
+      (await admin.request(`{ ${Array.from({ length: 5 }, (_, i) => `h${i}: health { status }`).join(' ')} }`)).errors,
+    ).toBeUndefined();
+  });
+
   test('CSRF prevention refuses a simple cross-site request', async () => {
     const response = await fetch(server.url, {
       method: 'POST',
