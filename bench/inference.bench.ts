@@ -35,26 +35,22 @@
  * `inspectBatch` of 32 ≥ 0.8× raw; full-size model, `inspect` p50 ÷ raw p50 ≤ 1.05, 16-client
  * throughput ≥ 0.95× raw; both, `health` p99 < 20 ms under the 16-client load.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { startEmbeddedPostgres } from '../src/embedded/postgres';
-import { startEmbeddedS3 } from '../src/embedded/s3';
 import { describeOnnxFile } from '../src/inference';
-import { writeMvtecCategory } from '../src/synthetic/mvtec-generator';
-import { percentile, PROJECT_ROOT, spawnAndWait, type Child } from './support';
+import {
+  busyPercent,
+  Client,
+  prepareCategory,
+  readCpuTimes,
+  startInfrastructure,
+  startService,
+  type InfrastructureInfo,
+} from './service';
+import { percentile, PROJECT_ROOT, sum, type Child } from './support';
 
 const BATCH_SIZES = [1, 2, 4, 8, 16];
 const CONCURRENCY = 16;
@@ -65,7 +61,6 @@ const THROUGHPUT_ROUNDS = 3;
 const INSPECT_BATCH_IMAGES = 32;
 /** Latency pairs measured at least, however long they take: a median of fewer says little. */
 const MIN_LATENCY_PAIRS = 25;
-const BUCKET = 'bench';
 
 interface Options {
   models: Array<'demo' | 'full'>;
@@ -105,64 +100,6 @@ function findFullModel(): string | null {
     .filter((entry) => entry.endsWith('.full.onnx'))
     .sort();
   return found[0] ? path.join(directory, found[0]) : null;
-}
-
-const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);
-
-/** Idle (idle + iowait) and total jiffies of all CPUs, from /proc/stat's aggregate line; null off Linux. */
-function readCpuTimes(): { idle: number; total: number } | null {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8')
-      .split('\n')
-      .find((entry) => entry.startsWith('cpu '));
-    if (!line) return null;
-    // user nice system idle iowait irq softirq steal; guest and guest_nice are already in user and nice.
-    const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
-    if (fields.length < 5 || fields.some((field) => !Number.isFinite(field))) return null;
-    return { idle: (fields[3] as number) + (fields[4] as number), total: sum(fields) };
-  } catch {
-    return null;
-  }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// PostgreSQL and S3 in a process of their own (`--infrastructure <dir>`)
-// ---------------------------------------------------------------------------------------------
-
-interface InfrastructureInfo {
-  databaseUrl: string;
-  s3: { endpoint: string; accessKeyId: string; secretAccessKey: string };
-}
-
-async function runInfrastructure(directory: string): Promise<void> {
-  const postgres = await startEmbeddedPostgres({
-    dataDir: path.join(directory, 'postgres'),
-    port: await freePort(),
-    persistent: false,
-  });
-  await postgres.createDatabaseIfMissing('bench');
-  const s3 = await startEmbeddedS3({ dataDir: path.join(directory, 's3'), port: await freePort(), buckets: [BUCKET] });
-  const info: InfrastructureInfo = {
-    databaseUrl: postgres.connectionString('bench'),
-    s3: { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  };
-  process.stdout.write(`INFRASTRUCTURE ${JSON.stringify(info)}\n`);
-  process.once('SIGTERM', () => {
-    void Promise.allSettled([s3.stop(), postgres.stop()]).then(() => process.exit(0));
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,151 +170,28 @@ async function sweepBatchSizes(raw: RawSession, budgetMs: number): Promise<Batch
 // The service over HTTP
 // ---------------------------------------------------------------------------------------------
 
-class Client {
-  constructor(
-    private readonly url: string,
-    private readonly key: string | null,
-  ) {}
-
-  async request<T>(query: string, variables?: Record<string, unknown>): Promise<T> {
-    const response = await fetch(this.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(this.key ? { authorization: `Bearer ${this.key}` } : {}) },
-      body: JSON.stringify({ query, variables }),
-    });
-    const result = (await response.json()) as { data?: T; errors?: unknown[] };
-    if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
-    return result.data;
-  }
-}
-
-async function put(url: string, headers: Array<{ name: string; value: string }>, body: Buffer): Promise<void> {
-  const response = await fetch(url, {
-    method: 'PUT',
-    headers: Object.fromEntries(headers.map((header) => [header.name, header.value])),
-    body,
-  });
-  if (!response.ok) throw new Error(`PUT answered ${response.status}`);
-}
-
-const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
-
+/** The real server with debug logs (each inspection's time per stage, summarised below). */
 async function startServer(
   infrastructure: InfrastructureInfo,
   adminKey: string,
   maxBatchSize: number,
   workers: number,
 ): Promise<Child & { url: string }> {
-  const env: NodeJS.ProcessEnv = {
+  return startService(infrastructure, adminKey, {
     ...inferenceSettingsFromEnvironment(),
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    NODE_ENV: 'production',
-    // Debug: the service logs each inspection's time per stage, summarised below.
     LOG_LEVEL: 'debug',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    DATABASE_URL: infrastructure.databaseUrl,
-    S3_ENDPOINT: infrastructure.s3.endpoint,
-    S3_BUCKET: BUCKET,
-    AWS_ACCESS_KEY_ID: infrastructure.s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: infrastructure.s3.secretAccessKey,
-    ADMIN_API_KEY: adminKey,
-    SEED_DEMO: 'false',
-    JOB_WORKERS_IN_PROCESS: 'false',
     MODEL_MAX_BYTES: String(2 ** 31 - 1),
     INFERENCE_WORKERS: String(workers),
     INFERENCE_MAX_BATCH_SIZE: String(maxBatchSize),
     INFERENCE_MAX_QUEUE_LENGTH: String(Math.max(64, 4 * CONCURRENCY)),
     INFERENCE_TIMEOUT_MS: '600000',
     INSPECT_BATCH_MAX_IMAGES: String(INSPECT_BATCH_IMAGES),
-  };
-  const server = await spawnAndWait([path.join(PROJECT_ROOT, 'dist', 'src', 'main.js')], env, /^GraphQL: (\S+)$/m);
-  return { ...server, url: server.match[1] as string };
+  });
 }
 
 /** The INFERENCE_* variables this command was given, passed on to the service. */
 function inferenceSettingsFromEnvironment(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('INFERENCE_')));
-}
-
-/** A category with INSPECT_BATCH_IMAGES generated test images of the model's input size, and the model active. */
-async function prepareCategory(
-  client: Client,
-  label: string,
-  modelPath: string,
-  size: number,
-): Promise<{ categoryId: string; imageIds: string[] }> {
-  const dataset = await client.request<{ createDataset: { id: string } }>(
-    'mutation($n: String!) { createDataset(input: { name: $n }) { id } }',
-    { n: `bench ${label}` },
-  );
-  const category = await client.request<{ createCategory: { id: string } }>(
-    'mutation($d: ID!) { createCategory(input: { datasetId: $d, name: "bench" }) { id } }',
-    {
-      d: dataset.createDataset.id,
-    },
-  );
-  const categoryId = category.createCategory.id;
-  const directory = mkdtempSync(path.join(os.tmpdir(), 'bench-images-'));
-  const imageIds: string[] = [];
-  try {
-    const summary = await writeMvtecCategory({
-      outDir: directory,
-      category: 'bench',
-      seed: 11,
-      size,
-      trainCount: 0,
-      testGoodCount: INSPECT_BATCH_IMAGES,
-      testDefectCount: 0,
-    });
-    for (const file of summary.files) {
-      const bytes = readFileSync(path.join(summary.categoryDir, file.imagePath));
-      const targets = await client.request<{
-        requestImageUploads: Array<{ uploadId: string; url: string; headers: Array<{ name: string; value: string }> }>;
-      }>(
-        'mutation($input: RequestImageUploadsInput!) { requestImageUploads(input: $input) { uploadId url headers { name value } } }',
-        {
-          input: {
-            categoryId,
-            split: 'TEST',
-            files: [{ filename: 'x.png', contentType: 'image/png', byteSize: bytes.length, sha256: sha256(bytes) }],
-          },
-        },
-      );
-      const target = targets.requestImageUploads[0] as {
-        uploadId: string;
-        url: string;
-        headers: Array<{ name: string; value: string }>;
-      };
-      await put(target.url, target.headers, bytes);
-      const confirmed = await client.request<{ confirmImageUploads: { images: Array<{ id: string }> } }>(
-        'mutation($ids: [ID!]!) { confirmImageUploads(uploadIds: $ids) { images { id } } }',
-        {
-          ids: [target.uploadId],
-        },
-      );
-      imageIds.push((confirmed.confirmImageUploads.images[0] as { id: string }).id);
-    }
-  } finally {
-    rmSync(directory, { recursive: true, force: true });
-  }
-  const modelBytes = readFileSync(modelPath);
-  const upload = await client.request<{
-    requestModelUpload: { uploadId: string; url: string; headers: Array<{ name: string; value: string }> };
-  }>(
-    'mutation($input: RequestModelUploadInput!) { requestModelUpload(input: $input) { uploadId url headers { name value } } }',
-    { input: { byteSize: modelBytes.length, sha256: sha256(modelBytes) } },
-  );
-  await put(upload.requestModelUpload.url, upload.requestModelUpload.headers, modelBytes);
-  const model = await client.request<{ registerModel: { id: string; status: string; failureReason: string | null } }>(
-    'mutation($input: RegisterModelInput!) { registerModel(input: $input) { id status failureReason } }',
-    { input: { categoryId, name: label, uploadId: upload.requestModelUpload.uploadId } },
-  );
-  if (model.registerModel.status !== 'READY')
-    throw new Error(`the ${label} model did not validate: ${model.registerModel.failureReason}`);
-  await client.request('mutation($id: ID!) { activateModel(id: $id) { id } }', { id: model.registerModel.id });
-  return { categoryId, imageIds };
 }
 
 const INSPECT =
@@ -562,7 +376,6 @@ async function measure(
   await load;
   phase('end');
   const cpuAtEnd = readCpuTimes();
-  const cpuTotal = cpuAtStart && cpuAtEnd ? cpuAtEnd.total - cpuAtStart.total : 0;
   const summed = (entries: typeof rounds, images: 'rawImages' | 'serviceImages', ms: 'rawMs' | 'serviceMs'): number =>
     (1000 * sum(entries.map((entry) => entry[images]))) / sum(entries.map((entry) => entry[ms]));
   return {
@@ -605,8 +418,7 @@ async function measure(
       samples: health.length,
     },
     cpu: {
-      busyPercent:
-        cpuAtStart && cpuAtEnd && cpuTotal > 0 ? 100 * (1 - (cpuAtEnd.idle - cpuAtStart.idle) / cpuTotal) : null,
+      busyPercent: busyPercent(cpuAtStart, cpuAtEnd),
       seconds: (performance.now() - measureStarted) / 1000,
       loadAverageStart,
       loadAverageEnd: os.loadavg(),
@@ -688,7 +500,11 @@ async function benchModel(
     const server = await startServer(infrastructure, adminKey, sweep.best.batchSize, workers);
     try {
       const client = new Client(server.url, adminKey);
-      const { categoryId, imageIds } = await prepareCategory(client, label, modelPath, Math.max(...metadata.inputSize));
+      const { categoryId, imageIds } = await prepareCategory(client, label, modelPath, {
+        size: Math.max(...metadata.inputSize),
+        count: INSPECT_BATCH_IMAGES,
+        seed: 11,
+      });
       const offsets: Record<string, number> = {};
       const measurements = await measure(
         raw,
@@ -742,11 +558,7 @@ function table(reports: readonly ModelReport[]): string {
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const infrastructureFlag = argv.indexOf('--infrastructure');
-  if (infrastructureFlag >= 0) return runInfrastructure(argv[infrastructureFlag + 1] as string);
-
-  const options = parseOptions(argv);
+  const options = parseOptions(process.argv.slice(2));
   const loadAtStart = os.loadavg();
   const models: Array<[string, string]> = [];
   if (options.models.includes('demo')) {
@@ -762,21 +574,12 @@ async function main(): Promise<void> {
   }
   if (models.length === 0) throw new Error('no model to benchmark');
 
-  const directory = mkdtempSync(path.join(os.tmpdir(), 'bench-inference-'));
-  // Run as root, embedded PostgreSQL drops to an unprivileged user that must reach its data dir.
-  chmodSync(directory, 0o755);
-  const infrastructureProcess = await spawnAndWait(
-    [__filename, '--infrastructure', directory],
-    { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-    /^INFRASTRUCTURE (.+)$/m,
-  );
+  const infrastructure = await startInfrastructure();
   const reports: ModelReport[] = [];
   try {
-    const infrastructure = JSON.parse(infrastructureProcess.match[1] as string) as InfrastructureInfo;
-    for (const [label, file] of models) reports.push(await benchModel(label, file, options, infrastructure));
+    for (const [label, file] of models) reports.push(await benchModel(label, file, options, infrastructure.info));
   } finally {
-    await infrastructureProcess.stop();
-    rmSync(directory, { recursive: true, force: true });
+    await infrastructure.stop();
   }
 
   const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.availableParallelism()} (load average ${loadAtStart.map((load) => load.toFixed(2)).join(' ')} at the start, ${os

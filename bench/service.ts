@@ -14,7 +14,7 @@ import path from 'node:path';
 import { startEmbeddedPostgres } from '../src/embedded/postgres';
 import { startEmbeddedS3 } from '../src/embedded/s3';
 import { writeMvtecCategory } from '../src/synthetic/mvtec-generator';
-import { PROJECT_ROOT, spawnAndWait, type Child } from './support';
+import { PROJECT_ROOT, spawnAndWait, sum, type Child } from './support';
 
 export const BUCKET = 'bench';
 
@@ -152,8 +152,6 @@ export async function put(url: string, headers: UploadTarget['headers'], body: B
 }
 
 export const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
-
-const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);
 
 /** Idle (idle + iowait) and total jiffies of all CPUs, from /proc/stat's aggregate line; null off Linux. */
 export function readCpuTimes(): { idle: number; total: number } | null {

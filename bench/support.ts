@@ -1,9 +1,11 @@
-/** What the benches share: the project root, percentiles, and child processes that announce they are ready. */
+/** What the benches share: the project root, sums and percentiles, and child processes that announce they are ready. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 /** The repository root (the benches run compiled, from dist/bench/). */
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+
+export const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);
 
 /** Nearest-rank percentile; NaN for no values. */
 export function percentile(values: readonly number[], p: number): number {

@@ -9,12 +9,11 @@
  * runs in a worker thread of this module (image-bytes.worker.ts); called from a worker thread
  * (the pre-processing pool), it runs there.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { decode as decodeBmp } from 'bmp-ts';
 import Piscina from 'piscina';
 import sharp from 'sharp';
+import { compiledWorkerFile } from '../utils/worker-file';
 
 export const IMAGE_FORMATS = ['png', 'jpeg', 'bmp', 'tiff'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
@@ -398,20 +397,9 @@ const IMAGE_THREADS = 2;
 const IMAGE_THREAD_IDLE_MS = 30_000;
 let imageThreads: Piscina<ImageTask, ImageTaskOutcome> | undefined;
 
-function resolveWorkerFile(): string {
-  // Under ts-jest this module runs from src/*.ts; piscina needs the compiled worker.
-  const file = __filename.endsWith('.ts')
-    ? path.resolve(__dirname, '../../dist/src/images/image-bytes.worker.js')
-    : path.join(__dirname, 'image-bytes.worker.js');
-  if (!existsSync(file)) {
-    throw new Error(`The image worker ${file} is missing: run "npm run build" first (npm test and npm start do)`);
-  }
-  return file;
-}
-
 async function inImageThread(task: ImageTask): Promise<ImageInfo | DecodedRgb | MaskInfo> {
   imageThreads ??= new Piscina<ImageTask, ImageTaskOutcome>({
-    filename: resolveWorkerFile(),
+    filename: compiledWorkerFile(__dirname, 'image-bytes.worker.js', 'image worker'),
     minThreads: 1,
     maxThreads: IMAGE_THREADS,
     idleTimeout: IMAGE_THREAD_IDLE_MS,

@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import Piscina from 'piscina';
 import { ImageValidationError } from '../images/image-bytes';
+import { compiledWorkerFile } from '../utils/worker-file';
 import { decodeRgb, preprocessImage, type PreprocessOptions, type RgbImage } from './preprocess';
 import type { PreprocessOutcome, PreprocessTask } from './preprocess.worker';
 
@@ -11,19 +10,6 @@ export interface PreprocessedInput {
   readonly tensor: Float32Array;
   readonly originalWidth: number;
   readonly originalHeight: number;
-}
-
-function resolveWorkerFile(): string {
-  // Under ts-jest this module runs from src/*.ts; piscina needs the compiled worker.
-  const file = __filename.endsWith('.ts')
-    ? path.resolve(__dirname, '../../dist/src/inference/preprocess.worker.js')
-    : path.join(__dirname, 'preprocess.worker.js');
-  if (!existsSync(file)) {
-    throw new Error(
-      `The pre-processing worker ${file} is missing: run "npm run build" first (npm test and npm start do)`,
-    );
-  }
-  return file;
 }
 
 /**
@@ -38,7 +24,7 @@ export class PreprocessPool {
     this.pool =
       threads > 0
         ? new Piscina<PreprocessTask, PreprocessOutcome>({
-            filename: resolveWorkerFile(),
+            filename: compiledWorkerFile(__dirname, 'preprocess.worker.js', 'pre-processing worker'),
             minThreads: threads,
             maxThreads: threads,
             idleTimeout: Number.POSITIVE_INFINITY,

@@ -1,21 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import Piscina from 'piscina';
+import { compiledWorkerFile } from '../utils/worker-file';
 import type { Barrier, ExecutionProvider, WorkerRuntimeOptions, WorkerTask } from './worker-protocol';
-
-/**
- * The compiled worker script. Piscina needs a JavaScript file; under ts-jest this module runs
- * from src/*.ts, so it points at the build output instead (`npm test` builds first).
- */
-export function resolveWorkerFile(): string {
-  const file = __filename.endsWith('.ts')
-    ? path.resolve(__dirname, '../../dist/src/inference/inference.worker.js')
-    : path.join(__dirname, 'inference.worker.js');
-  if (!existsSync(file)) {
-    throw new Error(`The inference worker ${file} is missing: run "npm run build" first (npm test and npm start do)`);
-  }
-  return file;
-}
 
 /**
  * Fails fast on providers this installation cannot provide. CUDA needs the provider libraries
@@ -55,7 +42,7 @@ export class InferenceWorkerPool {
 
   constructor(private readonly options: WorkerPoolOptions) {
     this.pool = new Piscina<WorkerTask, unknown>({
-      filename: options.workerFile ?? resolveWorkerFile(),
+      filename: options.workerFile ?? compiledWorkerFile(__dirname, 'inference.worker.js', 'inference worker'),
       minThreads: options.workers,
       maxThreads: options.workers,
       // Workers hold the sessions: never let piscina retire an idle one.

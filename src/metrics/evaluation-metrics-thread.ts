@@ -1,14 +1,7 @@
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { compiledWorkerFile } from '../utils/worker-file';
 import type { EvaluatedImage, EvaluationMetrics, EvaluationMetricsOptions } from './evaluation-metrics';
 import type { MetricsOutcome, MetricsTask } from './evaluation-metrics.worker';
-
-/** The compiled worker script (also when this module runs from its TypeScript source, as under ts-jest). */
-function metricsWorkerFile(): string {
-  return __filename.endsWith('.ts')
-    ? path.resolve(__dirname, '../../dist/src/metrics/evaluation-metrics.worker.js')
-    : path.join(__dirname, 'evaluation-metrics.worker.js');
-}
 
 /**
  * computeEvaluationMetrics in a worker thread, so that seconds of counting and sorting do not
@@ -21,7 +14,7 @@ export async function computeMetricsInWorker(
   height: number,
   options: EvaluationMetricsOptions,
 ): Promise<EvaluationMetrics> {
-  const worker = new Worker(metricsWorkerFile());
+  const worker = new Worker(compiledWorkerFile(__dirname, 'evaluation-metrics.worker.js', 'metrics worker'));
   try {
     const outcome = new Promise<MetricsOutcome>((resolve, reject) => {
       worker.once('message', resolve);

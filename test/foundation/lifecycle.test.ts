@@ -1,23 +1,11 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { GraphQLTestClient, SubscriptionRecorder } from '../support/graphql-client';
 import { uniqueName } from '../support/resources';
-import { spawnServer, startTestServer } from '../support/test-server';
+import { embeddedServerEnv, spawnServer, startTestServer } from '../support/test-server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 test('SIGTERM closes HTTP, open websockets, pools and exits 0 within 10 s', async () => {
   const server = await startTestServer();
@@ -40,17 +28,7 @@ test('SIGTERM closes HTTP, open websockets, pools and exits 0 within 10 s', asyn
 test('with no DATABASE_URL or S3 settings it starts embedded PostgreSQL and S3, prints the admin key once, and stops them cleanly', async () => {
   const dataDir = path.join(process.env.TEST_TMP_DIR ?? '/tmp', uniqueName('embedded-'));
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
-  const env = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    DATA_DIR: dataDir,
-    EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    EMBEDDED_S3_PORT: String(await freePort()),
-  };
+  const env = await embeddedServerEnv(dataDir);
   const first = await spawnServer(env, { adminKey: '', databaseUrl: '', bucket: 'inspection' });
   const adminKey = /^Admin API key: (\S+)$/m.exec(first.output())?.[1];
   expect(adminKey).toMatch(/^isk_/);

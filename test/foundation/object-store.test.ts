@@ -1,20 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { objectKeys } from '../../src/storage/object-keys';
 import { ObjectStore, type ObjectStoreOptions } from '../../src/storage/object-store';
 import { testS3Settings, uniqueName } from '../support/resources';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+import { freePort } from '../support/test-server';
 
 /** moto's S3 server, when python3 has moto installed; otherwise null. */
 async function startMoto(): Promise<{ endpoint: string; process: ChildProcess } | null> {

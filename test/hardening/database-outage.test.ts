@@ -4,7 +4,6 @@
 // listener and open job subscriptions recover without a restart of the service.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
@@ -14,7 +13,7 @@ import { createAppPubSub } from '../../src/pubsub/pubsub';
 import { eventually } from '../inspection/helpers';
 import { GraphQLTestClient, SubscriptionRecorder } from '../support/graphql-client';
 import { createTestDatabase, uniqueName } from '../support/resources';
-import { startTestServer, type TestServer } from '../support/test-server';
+import { freePort, probeRoute, startTestServer, type ProbeAnswer, type TestServer } from '../support/test-server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const GRACE_SECONDS = 2;
@@ -64,34 +63,9 @@ class Cluster {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-interface Probe {
-  status: number;
-  body: { ready?: boolean; status?: string; checks?: Array<Record<string, unknown>> };
-  text: string;
-}
-
-async function probe(server: TestServer, route: '/readyz' | '/healthz'): Promise<Probe> {
-  const response = await fetch(`${server.baseUrl}${route}`);
-  const text = await response.text();
-  return { status: response.status, body: JSON.parse(text) as Probe['body'], text };
-}
-
-async function probeUntil(server: TestServer, route: '/readyz' | '/healthz', status: number): Promise<Probe> {
+async function probeUntil(server: TestServer, route: '/readyz' | '/healthz', status: number): Promise<ProbeAnswer> {
   return eventually(async () => {
-    const answer = await probe(server, route);
+    const answer = await probeRoute(server, route);
     if (answer.status !== status) throw new Error(`${route} answers ${answer.status}, not ${status}: ${answer.text}`);
     return answer;
   }, 60_000);
@@ -212,7 +186,7 @@ test('PostgreSQL down: /readyz 503 naming the check, calls fail cleanly; back: r
 });
 
 test('/healthz turns 503 once PostgreSQL has been down for longer than the grace period, and 200 when it is back', async () => {
-  expect((await probe(server, '/healthz')).status).toBe(200);
+  expect((await probeRoute(server, '/healthz')).status).toBe(200);
   await cluster.stop();
 
   const dead = await probeUntil(server, '/healthz', 503);

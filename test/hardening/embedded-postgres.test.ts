@@ -14,7 +14,7 @@ import pg from 'pg';
 import { postgresUser, reachableBinaries, RUNTIME_DIR } from '../../src/embedded/postgres-user';
 import { GraphQLTestClient } from '../support/graphql-client';
 import { uniqueName } from '../support/resources';
-import { freePort, spawnServer, type TestServer } from '../support/test-server';
+import { embeddedServerEnv, freePort, spawnServer, type TestServer } from '../support/test-server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const IS_ROOT = process.getuid?.() === 0;
@@ -27,19 +27,7 @@ const testAsRoot = IS_ROOT ? test : test.skip;
 
 /** The environment of `npm start` with nothing configured: embedded PostgreSQL and S3 under `dataDir`. */
 async function embeddedEnv(dataDir: string): Promise<Record<string, string>> {
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    DATA_DIR: dataDir,
-    EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    EMBEDDED_S3_PORT: String(await freePort()),
-    ADMIN_API_KEY: ADMIN_KEY,
-    SEED_DEMO: 'false',
-  };
+  return { ...(await embeddedServerEnv(dataDir)), ADMIN_API_KEY: ADMIN_KEY, SEED_DEMO: 'false' };
 }
 
 function start(env: Record<string, string>): Promise<TestServer> {

@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { objectKeys } from '../../src/storage/object-keys';
+import { headerOnlyBmp } from '../support/bmp';
 import type { GraphQLTestClient } from '../support/graphql-client';
+import { PNG_SIGNATURE, pngChunk, pngDeclaring, pngHeader } from '../support/png';
 import { startTestServer, type TestServer } from '../support/test-server';
 import {
   activateModel,
@@ -59,26 +61,6 @@ afterAll(async () => {
 
 // --- Files ---------------------------------------------------------------------------------
 
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-function pngHeader(width: number, height: number, bitDepth: number, colourType: number): Buffer {
-  const data = Buffer.alloc(13);
-  data.writeUInt32BE(width, 0);
-  data.writeUInt32BE(height, 4);
-  data[8] = bitDepth;
-  data[9] = colourType;
-  return pngChunk('IHDR', data);
-}
-
 /** A complete, valid 1-bit grayscale PNG of zeros: 900 MP in ~110 KB. */
 async function zeroPng(width: number, height: number): Promise<Buffer> {
   const row = Buffer.alloc(1 + Math.ceil(width / 8));
@@ -96,20 +78,6 @@ async function zeroPng(width: number, height: number): Promise<Buffer> {
     pngChunk('IDAT', Buffer.concat(compressed)),
     pngChunk('IEND', Buffer.alloc(0)),
   ]);
-}
-
-/** A header-only BMP (54 bytes) declaring a 24-bit image of `width` × `height`. */
-function headerOnlyBmp(width: number, height: number): Buffer {
-  const bytes = Buffer.alloc(54);
-  bytes.write('BM', 0, 'latin1');
-  bytes.writeUInt32LE(54, 2);
-  bytes.writeUInt32LE(54, 10);
-  bytes.writeUInt32LE(40, 14);
-  bytes.writeInt32LE(width, 18);
-  bytes.writeInt32LE(height, 22);
-  bytes.writeUInt16LE(1, 26);
-  bytes.writeUInt16LE(24, 28);
-  return bytes;
 }
 
 /** A JPEG whose frame header (SOF0) declares another size than its data has. */
@@ -154,12 +122,7 @@ async function badFiles(): Promise<BadFile[]> {
     {
       name: 'a PNG whose header claims 2^30 × 2^30',
       contentType: 'image/png',
-      bytes: Buffer.concat([
-        PNG_SIGNATURE,
-        pngHeader(2 ** 30, 2 ** 30, 8, 2),
-        pngChunk('IDAT', zlib.deflateSync(Buffer.alloc(64))),
-        pngChunk('IEND', Buffer.alloc(0)),
-      ]),
+      bytes: pngDeclaring(2 ** 30, 2 ** 30),
       code: 'IMAGE_TOO_LARGE',
     },
     {

@@ -1,9 +1,9 @@
 // The image module's own guarantees (src/images/image-bytes.ts): the size a header declares is
 // checked before any decoder runs, a file too short for the pixels it declares is refused from
 // its header, and decoding never blocks the calling (main) thread.
-import zlib from 'node:zlib';
 import { ImageValidationError, inspectImageBytes, validateMask } from '../../src/images/image-bytes';
-import { bmpOf } from '../support/bmp';
+import { bmpOf, headerOnlyBmp } from '../support/bmp';
+import { pngDeclaring } from '../support/png';
 
 const LIMITS = { maxPixels: 50_000_000 };
 
@@ -17,29 +17,6 @@ async function refusal(promise: Promise<unknown>): Promise<{ code: string; messa
   throw new Error('expected a refusal');
 }
 
-function pngChunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-function pngDeclaring(width: number, height: number): Buffer {
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 8;
-  header[9] = 2;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', header),
-    pngChunk('IDAT', zlib.deflateSync(Buffer.alloc(16))),
-    pngChunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
 test('a PNG header claiming 2^30 × 2^30 is too large, read from its IHDR', async () => {
   expect(await refusal(inspectImageBytes(pngDeclaring(2 ** 30, 2 ** 30), LIMITS))).toEqual({
     code: 'IMAGE_TOO_LARGE',
@@ -48,9 +25,7 @@ test('a PNG header claiming 2^30 × 2^30 is too large, read from its IHDR', asyn
 });
 
 test('a 54-byte BMP declaring 49 MP is refused from its header, before the BMP decoder runs', async () => {
-  const header = Buffer.from(bmpOf(Buffer.alloc(3), 1, 1).subarray(0, 54));
-  header.writeInt32LE(7000, 18);
-  header.writeInt32LE(7000, 22);
+  const header = headerOnlyBmp(7000, 7000);
   const refused = await refusal(inspectImageBytes(header, LIMITS));
   expect(refused.code).toBe('INVALID_IMAGE');
   expect(refused.message).toMatch(/^the BMP file is truncated: 7000×7000 at 24 bits per pixel needs 147000054 bytes/);

@@ -1,12 +1,18 @@
 // Start-up: active models are loaded before /readyz says ready, and the first embedded start
 // seeds the demo so that inspect works at once. Crash: an answered inspection survives a kill -9
 // right after its answer, images included.
-import { createServer } from 'node:net';
 import path from 'node:path';
 import sharp from 'sharp';
 import { GraphQLTestClient } from '../support/graphql-client';
 import { testS3Settings, uniqueName } from '../support/resources';
-import { spawnServer, startTestServer, type TestServer } from '../support/test-server';
+import {
+  baseServerEnv,
+  freePort,
+  probeRoute,
+  spawnServer,
+  startTestServer,
+  type TestServer,
+} from '../support/test-server';
 import {
   activateModel,
   createCategory,
@@ -19,29 +25,6 @@ import {
   StorageProbe,
   uploadImages,
 } from './helpers';
-
-interface ReadinessReport {
-  ready: boolean;
-  checks: Array<{ name: string; ok: boolean; reason?: string }>;
-}
-
-async function readiness(server: TestServer): Promise<{ status: number; report: ReadinessReport }> {
-  const response = await fetch(`${server.baseUrl}/readyz`);
-  return { status: response.status, report: (await response.json()) as ReadinessReport };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 test('on start the active models are loaded; /readyz stays not ready while one cannot be warmed up, and turns ready once it is', async () => {
   const modelBytes = await readDemoModel();
@@ -56,8 +39,8 @@ test('on start the active models are loaded; /readyz stays not ready while one c
     [imageId] = (await uploadImages(clients.labeler, categoryId, samples.files)) as [string];
     const model = await registerModel(clients.admin, categoryId, 'demo', modelBytes);
     modelId = (await activateModel(clients.admin, model.id)).id;
-    const { report } = await readiness(first);
-    expect(report.checks.find((check) => check.name === 'models')).toEqual({ name: 'models', ok: true });
+    const { body } = await probeRoute(first, '/readyz');
+    expect(body.checks?.find((check) => check.name === 'models')).toEqual({ name: 'models', ok: true });
     // No SEED_DEMO and an external database: nothing was seeded.
     const datasets = await clients.viewer.data<{ datasets: { edges: Array<{ node: { name: string } }> } }>(
       '{ datasets(first: 50) { edges { node { name } } } }',
@@ -83,27 +66,27 @@ test('on start the active models are loaded; /readyz stays not ready while one c
         .split('\n')
         .some((line) => line.includes('readiness check failed') && line.includes('SHA-256') && line.includes(modelId));
     const notReady = await eventually(async () => {
-      const answer = await readiness(second);
-      if (answer.report.checks.find((entry) => entry.name === 'models')?.ok !== false || !failureLogged())
-        throw new Error(`models check not failing on the damaged file yet: ${JSON.stringify(answer.report)}`);
+      const answer = await probeRoute(second, '/readyz');
+      if (answer.body.checks?.find((entry) => entry.name === 'models')?.ok !== false || !failureLogged())
+        throw new Error(`models check not failing on the damaged file yet: ${answer.text}`);
       return answer;
     });
     expect(notReady.status).toBe(503);
-    expect(notReady.report.ready).toBe(false);
-    expect(notReady.report.checks.find((check) => check.name === 'models')).toEqual({
+    expect(notReady.body.ready).toBe(false);
+    expect(notReady.body.checks?.find((check) => check.name === 'models')).toEqual({
       name: 'models',
       ok: false,
       reason: 'failed',
     });
-    expect(JSON.stringify(notReady.report)).not.toMatch(new RegExp(`SHA-256|${modelId}`));
+    expect(notReady.text).not.toMatch(new RegExp(`SHA-256|${modelId}`));
 
     await probe.store.put(`models/${modelId}/model.onnx`, modelBytes, 'application/octet-stream');
     const ready = await eventually(async () => {
-      const answer = await readiness(second);
-      if (answer.status !== 200) throw new Error(`not ready yet: ${JSON.stringify(answer.report)}`);
+      const answer = await probeRoute(second, '/readyz');
+      if (answer.status !== 200) throw new Error(`not ready yet: ${answer.text}`);
       return answer;
     });
-    expect(ready.report.checks.find((check) => check.name === 'models')).toEqual({ name: 'models', ok: true });
+    expect(ready.body.checks?.find((check) => check.name === 'models')).toEqual({ name: 'models', ok: true });
     const clients = await createClients(second);
     const inspection = await inspect(clients.labeler, { categoryId, imageId });
     expect(inspection.model.id).toBe(modelId);
@@ -167,12 +150,7 @@ test('the first start with an embedded database seeds the demo: a generated cate
   const s3 = testS3Settings(uniqueName('seed-'));
   const adminKey = `test-admin-${uniqueName('')}-0123456789abcdef`;
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    HOST: '127.0.0.1',
-    PORT: '0',
+    ...baseServerEnv(),
     // No DATABASE_URL: the server starts its own embedded PostgreSQL under DATA_DIR.
     DATA_DIR: path.join(process.env.TEST_TMP_DIR ?? '/tmp', uniqueName('embedded-')),
     EMBEDDED_POSTGRES_PORT: String(await freePort()),

@@ -38,12 +38,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const s3 = testS3Settings(options.bucket ?? uniqueName('srv-'));
   const adminKey = options.adminKey ?? `test-admin-${randomBytes(24).toString('hex')}`;
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    HOST: '127.0.0.1',
-    PORT: '0',
+    ...baseServerEnv(),
     DATA_DIR: path.join(process.env.TEST_TMP_DIR ?? '/tmp', uniqueName('data-')),
     DATABASE_URL: databaseUrl,
     S3_ENDPOINT: s3.endpoint ?? '',
@@ -59,6 +54,28 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   return spawnServer(env, { adminKey, databaseUrl, bucket: s3.bucket });
 }
 
+/** What every test server's environment starts with: a test process on a random port of 127.0.0.1. */
+export function baseServerEnv(): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    PORT: '0',
+  };
+}
+
+/** The environment of `npm start` with nothing configured: embedded PostgreSQL and S3 under `dataDir`. */
+export async function embeddedServerEnv(dataDir: string): Promise<Record<string, string>> {
+  return {
+    ...baseServerEnv(),
+    DATA_DIR: dataDir,
+    EMBEDDED_POSTGRES_PORT: String(await freePort()),
+    EMBEDDED_S3_PORT: String(await freePort()),
+  };
+}
+
 /** A TCP port that is free on 127.0.0.1 right now (for PORT, EMBEDDED_POSTGRES_PORT, EMBEDDED_S3_PORT). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -66,9 +83,24 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
+}
+
+export interface ProbeAnswer {
+  status: number;
+  body: { ready?: boolean; status?: string; checks?: Array<{ name: string; ok: boolean; reason?: string }> };
+  text: string;
+}
+
+/** One GET of the server's readiness or liveness route. */
+export async function probeRoute(server: TestServer, route: '/readyz' | '/healthz'): Promise<ProbeAnswer> {
+  const response = await fetch(`${server.baseUrl}${route}`);
+  const text = await response.text();
+  return { status: response.status, body: JSON.parse(text) as ProbeAnswer['body'], text };
 }
 
 /** Servers still running when this test process exits (e.g. jest force-kills a worker) are killed too. */
