@@ -20,6 +20,18 @@ export interface Application {
   stop(): Promise<void>;
 }
 
+/** Every resolver the API serves; scripts/print-schema.ts prints schema.graphql from the same list. */
+export function apiResolverBindings(
+  apiKeys: ApiKeyService,
+  domains: Array<{ resolverBindings(): ResolverBinding[] }>,
+): ResolverBinding[] {
+  return [
+    [HealthResolver, new HealthResolver()],
+    [ApiKeyResolver, new ApiKeyResolver(apiKeys)],
+    ...domains.flatMap((domain) => domain.resolverBindings()),
+  ];
+}
+
 /** The API server: the shared core (see bootstrap.ts), API keys, readiness, and GraphQL over HTTP and websockets. */
 export async function startApplication(
   config: Config,
@@ -44,14 +56,7 @@ export async function startApplication(
     readiness.register('objectStore', () => objectStore.ping());
     await inspection.start(readiness, { embeddedDatabase: infrastructure.embedded.postgres });
 
-    const bindings: ResolverBinding[] = [
-      [HealthResolver, new HealthResolver()],
-      [ApiKeyResolver, new ApiKeyResolver(apiKeys)],
-      ...datasets.resolverBindings(),
-      ...inspection.resolverBindings(),
-      ...evaluations.resolverBindings(),
-    ];
-    const schema = await buildAppSchema(bindings, pubSub);
+    const schema = await buildAppSchema(apiResolverBindings(apiKeys, [datasets, inspection, evaluations]), pubSub);
     const http = await startHttpServer({
       config,
       logger,

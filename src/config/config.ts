@@ -53,6 +53,8 @@ export const configSchema = z
     GRAPHQL_MAX_ALIASES: positiveInt.default(30),
     GRAPHQL_MAX_DIRECTIVES: positiveInt.default(20),
     GRAPHQL_MAX_TOKENS: positiveInt.default(5000),
+    /** Who may query `__schema` / `__type`; unset: `on` in embedded mode (no DATABASE_URL), `key` otherwise. */
+    GRAPHQL_INTROSPECTION: z.enum(['on', 'key', 'off']).optional(),
     /** Largest websocket message accepted; a bigger one closes the socket (1009). */
     WS_MAX_PAYLOAD_BYTES: positiveInt.default(1024 * 1024),
     /** A websocket that has not sent a valid connection_init within this time is closed (4408). */
@@ -148,6 +150,7 @@ export const configSchema = z
   });
 
 export type Env = z.infer<typeof configSchema>;
+export type IntrospectionPolicy = NonNullable<Env['GRAPHQL_INTROSPECTION']>;
 
 export interface Config {
   env: Env['NODE_ENV'];
@@ -184,6 +187,8 @@ export interface Config {
     maxDirectives: number;
     maxTokens: number;
     exposeStackTraces: boolean;
+    /** `on`: anyone may introspect; `key`: only callers with an API key; `off`: nobody (src/graphql/introspection.ts). */
+    introspection: IntrospectionPolicy;
   };
   websocket: {
     maxPayloadBytes: number;
@@ -300,6 +305,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxDirectives: env.GRAPHQL_MAX_DIRECTIVES,
       maxTokens: env.GRAPHQL_MAX_TOKENS,
       exposeStackTraces: env.NODE_ENV === 'development',
+      // Embedded mode is a workstation: explorers and code generators just work. A deployment
+      // with its own database serves the schema to key holders only.
+      introspection: env.GRAPHQL_INTROSPECTION ?? (env.DATABASE_URL ? 'key' : 'on'),
     },
     websocket: {
       maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,

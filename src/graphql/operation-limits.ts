@@ -60,7 +60,7 @@ export function limitRules(limits: OperationLimits): ValidationRule[] {
   const armor = new ApolloArmor({
     costLimit: { enabled: false },
     maxTokens: { enabled: false },
-    // Introspection is open, so hiding "did you mean" suggestions would protect nothing.
+    // The schema is published (schema.graphql), so hiding "did you mean" suggestions would protect nothing.
     blockFieldSuggestion: { enabled: false },
     maxDepth: { n: limits.maxDepth, propagateOnRejection: false, onReject: [reportAs('depth')] },
     maxAliases: { n: limits.maxAliases, propagateOnRejection: false, onReject: [reportAs('aliases')] },

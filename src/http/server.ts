@@ -15,6 +15,7 @@ import { EntityLoaders } from '../db/entity-loaders';
 import type { DataSource } from 'typeorm';
 import { AppError, ErrorCode } from '../errors';
 import type { RequestContext } from '../graphql/context';
+import { introspectionPlugin, introspectionRules } from '../graphql/introspection';
 import { checkComplexity, limitRules, parseOptions, type OperationLimits } from '../graphql/operation-limits';
 import type { ServiceMetrics } from '../observability/prometheus';
 import type { ApiKeyService } from '../services/api-key.service';
@@ -110,7 +111,8 @@ function operationPlugin(deps: HttpServerDependencies, limits: OperationLimits):
 export async function startHttpServer(deps: HttpServerDependencies): Promise<RunningHttpServer> {
   const { config, logger, schema } = deps;
   const limits: OperationLimits = config.graphql;
-  const validationRules = limitRules(limits);
+  // Shared with the websocket path, so both refuse the same operations with the same codes.
+  const validationRules = [...limitRules(limits), ...introspectionRules(config.graphql.introspection)];
   const app = express();
   app.disable('x-powered-by');
   const httpServer: Server = createServer(app);
@@ -154,6 +156,7 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
     csrfPrevention: true,
     // main.ts owns the signals and stops everything in order; Apollo must not race it.
     stopOnTerminationSignals: false,
+    // GRAPHQL_INTROSPECTION decides (introspectionRules and introspectionPlugin), for both transports.
     introspection: true,
     includeStacktraceInErrorResponses: config.graphql.exposeStackTraces,
     validationRules,
@@ -171,6 +174,7 @@ export async function startHttpServer(deps: HttpServerDependencies): Promise<Run
         },
       },
       ApolloServerPluginLandingPageDisabled(),
+      introspectionPlugin(config.graphql.introspection),
       operationPlugin(deps, limits),
     ],
   });

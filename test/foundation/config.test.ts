@@ -41,6 +41,18 @@ describe('loadConfig', () => {
     );
   });
 
+  test('introspection: open in embedded mode, for key holders with a DATABASE_URL, or as set', () => {
+    expect(loadConfig({}).graphql.introspection).toBe('on');
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/inspection' }).graphql.introspection).toBe('key');
+    expect(
+      loadConfig({ DATABASE_URL: 'postgres://db/inspection', GRAPHQL_INTROSPECTION: 'on' }).graphql.introspection,
+    ).toBe('on');
+    expect(loadConfig({ GRAPHQL_INTROSPECTION: 'off' }).graphql.introspection).toBe('off');
+    expect(() => loadConfig({ GRAPHQL_INTROSPECTION: 'true' })).toThrow(
+      /^ {2}- GRAPHQL_INTROSPECTION: .*\(got "true"\)$/m,
+    );
+  });
+
   test('stack traces only in development', () => {
     expect(loadConfig({ NODE_ENV: 'development' }).graphql.exposeStackTraces).toBe(true);
   });
