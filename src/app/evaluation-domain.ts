@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DomainDependencies } from './domain-dependencies';
 import type { ResolverBinding } from '../graphql/schema';
 import type { JobQueue } from '../jobs/job-queue';
-import { createEvaluationResolver } from '../resolvers/evaluation.resolver';
+import { createEvaluationResolver, EvaluationImageResolver } from '../resolvers/evaluation.resolver';
 import type { DatasetDomain } from './dataset-domain';
 import { EvaluationRunner } from '../services/evaluation-runner';
 import { EvaluationService } from '../services/evaluation.service';
@@ -62,7 +62,12 @@ export class EvaluationDomain {
 
   resolverBindings(): ResolverBinding[] {
     const EvaluationResolver = createEvaluationResolver(this.evaluations);
-    return [[EvaluationResolver, new EvaluationResolver()]];
+    const { inspection } = this.deps;
+    return [
+      [EvaluationResolver, new EvaluationResolver()],
+      // The evaluated images' PNGs are drawn and served by the inspections' signed-URL machinery.
+      [EvaluationImageResolver, new EvaluationImageResolver(() => inspection.inspectionImages)],
+    ];
   }
 
   /** What a process running job workers also does: queue again evaluations whose worker died. */

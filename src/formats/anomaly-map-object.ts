@@ -8,11 +8,15 @@
  * Encodings: 1, uint16 linear between min and max (anomaly-map-codec.ts, 2 bytes a pixel), for
  * evaluations, whose metrics are always computed from the decoded map, so they can be
  * recomputed exactly from the stored objects; 2, the float32 values themselves (4 bytes a
- * pixel), for inspections, whose images are drawn from the stored map and must be exactly those
- * of the map the answer was computed from.
+ * pixel), which inspections wrote before their exact maps became NPY files.
+ *
+ * Exact maps (inspections, whose images are drawn from the stored map and must be exactly those
+ * of the map the answer was computed from) are written as NPY files instead (npy.ts: float32,
+ * shape (height, width)), which numpy loads directly; decodeMapObject reads all three.
  */
 import os from 'node:os';
 import { decodeAnomalyMap, encodeAnomalyMap } from './anomaly-map-codec';
+import { decodeNpyFloat32, encodeNpyFloat32, isNpy, NpyFormatError } from './npy';
 
 const MAGIC = 'AMAP';
 const VERSION = 1;
@@ -33,7 +37,7 @@ export class MapObjectFormatError extends Error {
   override readonly name = 'MapObjectFormatError';
 }
 
-/** `exact`: float32 values (encoding 2) instead of uint16 quantised (encoding 1). */
+/** `exact`: an NPY file of the float32 values instead of an AMAP object of uint16 quantised ones (encoding 1). */
 export function encodeMapObject(
   map: Float32Array,
   width: number,
@@ -53,17 +57,21 @@ export function encodeMapObject(
     bytes.writeDoubleLE(max, 24);
     return bytes;
   };
-  if (options.exact) {
-    const values = Buffer.from(map.buffer, map.byteOffset, map.byteLength);
-    if (BIG_ENDIAN) throw new Error('float32 map objects are written on little-endian machines only');
-    // min/max are not needed to decode; 0 keeps the header cheap to write.
-    return Buffer.concat([header(ENCODING_FLOAT32, 0, 0), values]);
-  }
+  if (options.exact) return encodeNpyFloat32({ height, width, values: map });
   const encoded = encodeAnomalyMap(map);
   return Buffer.concat([header(ENCODING_UINT16_LINEAR, encoded.min, encoded.max), encoded.bytes]);
 }
 
 export function decodeMapObject(bytes: Buffer): AnomalyMapObject {
+  if (isNpy(bytes)) {
+    try {
+      const { width, height, values } = decodeNpyFloat32(bytes);
+      return { width, height, map: values };
+    } catch (error) {
+      if (error instanceof NpyFormatError) throw new MapObjectFormatError(error.message);
+      throw error;
+    }
+  }
   if (bytes.length < HEADER_BYTES || bytes.toString('ascii', 0, 4) !== MAGIC)
     throw new MapObjectFormatError('not an anomaly map object');
   const version = bytes.readUInt8(4);

@@ -1,8 +1,8 @@
-import { Router, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode } from '../errors';
 import { isInspectionImageKind } from '../inference';
-import type { InspectionImages } from '../services/inspection-images.service';
+import { isEvaluationImageKind, type InspectionImages, type SignedFile } from '../services/inspection-images.service';
 
 const STATUS_BY_CODE: Record<string, number> = {
   [ErrorCode.INVALID_SIGNATURE]: 403,
@@ -11,34 +11,63 @@ const STATUS_BY_CODE: Record<string, number> = {
   [ErrorCode.INPUT_IMAGE_GONE]: 410,
 };
 
+const MAP_FILE = 'anomaly-map.npy';
+
 /**
- * GET /inspections/:id/{heatmap,overlay,mask}.png?expires=…&signature=… : the signed URLs of
- * an inspection's images (InspectionImages). No API key: the signature is the permission.
+ * The signed URLs of InspectionImages, `?expires=…&signature=…`. No API key: the signature is
+ * the permission.
+ *   GET /inspections/:id/{heatmap,overlay,mask}.png    an inspection's images
+ *   GET /inspections/:id/anomaly-map.npy                its exact anomaly map (numpy.load reads it)
+ *   GET /evaluations/:id/images/:imageId/{heatmap,overlay}.png    an evaluated image's images
  */
 export function inspectionImagesRouter(images: InspectionImages, logger: Logger): Router {
   const router = Router();
-  router.get('/inspections/:inspectionId/:file', async (request, response) => {
-    const { inspectionId, file } = request.params;
-    const kind = file.endsWith('.png') ? file.slice(0, -'.png'.length) : '';
+  const serve = async (request: Request, response: Response, file: SignedFile | null): Promise<void> => {
     try {
-      if (!isInspectionImageKind(kind)) throw new AppError(ErrorCode.NOT_FOUND, `there is no ${file} of an inspection`);
-      images.checkSignature(inspectionId, kind, request.query.expires, request.query.signature);
-      const png = await images.png(inspectionId, kind);
+      if (!file) throw new AppError(ErrorCode.NOT_FOUND, `there is no such file: ${request.path}`);
+      images.checkSignature(file, request.query.expires, request.query.signature);
+      const served = await images.serve(file);
       const expires = Number(request.query.expires);
       response
         .status(200)
-        .type('image/png')
+        .type(served.contentType)
         // The bytes never change; a browser may keep them as long as its URL works.
         .setHeader(
           'Cache-Control',
           `private, max-age=${Math.max(0, expires - Math.floor(Date.now() / 1000))}, immutable`,
-        )
-        .send(png);
+        );
+      if (file.subject === 'inspection-map')
+        response.attachment(`inspection-${file.inspectionId.toLowerCase()}-anomaly-map.npy`);
+      response.send(served.bytes);
     } catch (error) {
       sendError(response, error, logger);
     }
+  };
+  router.get('/inspections/:inspectionId/:file', (request, response) => {
+    const { inspectionId, file } = request.params;
+    const kind = pngKind(file);
+    const signed: SignedFile | null =
+      file === MAP_FILE
+        ? { subject: 'inspection-map', inspectionId }
+        : isInspectionImageKind(kind)
+          ? { subject: 'inspection', inspectionId, kind }
+          : null;
+    void serve(request, response, signed);
+  });
+  router.get('/evaluations/:evaluationId/images/:imageId/:file', (request, response) => {
+    const { evaluationId, imageId, file } = request.params;
+    const kind = pngKind(file);
+    void serve(
+      request,
+      response,
+      isEvaluationImageKind(kind) ? { subject: 'evaluation-image', evaluationId, imageId, kind } : null,
+    );
   });
   return router;
+}
+
+function pngKind(file: string): string {
+  return file.endsWith('.png') ? file.slice(0, -'.png'.length) : '';
 }
 
 function sendError(response: Response, error: unknown, logger: Logger): void {
@@ -46,6 +75,6 @@ function sendError(response: Response, error: unknown, logger: Logger): void {
     response.status(STATUS_BY_CODE[error.code] as number).json({ error: { code: error.code, message: error.message } });
     return;
   }
-  logger.error({ err: error }, 'could not serve an inspection image');
+  logger.error({ err: error }, 'could not serve a signed file');
   response.status(500).json({ error: { code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'Internal server error' } });
 }

@@ -16,6 +16,7 @@ import { Role } from '../auth/principal';
 import { CategoryEntity } from '../db/entities/category.entity';
 import type { EvaluationEntity } from '../db/entities/evaluation.entity';
 import { ModelVersionEntity } from '../db/entities/model-version.entity';
+import { ImageEntity } from '../db/entities/image.entity';
 import { SnapshotEntity } from '../db/entities/snapshot.entity';
 import type { Page } from '../db/pagination';
 import { notFound } from '../errors';
@@ -26,12 +27,17 @@ import {
   DefectMetrics,
   Evaluation,
   EvaluationConnection,
+  EvaluationImage,
+  EvaluationImageConnection,
+  EvaluationImageOrder,
+  EvaluationImagesArgs,
   EvaluationsArgs,
   StartEvaluationInput,
 } from '../schema/evaluation.types';
-import { Snapshot } from '../schema/image.types';
+import { Image, Snapshot } from '../schema/image.types';
 import { ModelVersion } from '../schema/model.types';
-import type { EvaluationService } from '../services/evaluation.service';
+import type { EvaluationImageResult, EvaluationService } from '../services/evaluation.service';
+import type { InspectionImages } from '../services/inspection-images.service';
 import { callerOf } from './principal';
 
 /**
@@ -126,10 +132,48 @@ export function createEvaluationResolver(evaluations: EvaluationService) {
       return evaluation.rocCurve ?? [];
     }
 
+    @FieldResolver(() => EvaluationImageConnection, {
+      description:
+        'Per-image results so far, by score (highest first by default), with their verdicts at imageF1Threshold and heatmap and overlay PNGs',
+    })
+    images(
+      @Root() evaluation: EvaluationEntity,
+      @Args() args: EvaluationImagesArgs,
+    ): Promise<Page<EvaluationImageResult>> {
+      const { defectType, good, misclassified } = args;
+      const direction = args.orderBy === EvaluationImageOrder.SCORE_ASC ? 'ASC' : 'DESC';
+      return evaluations.images(evaluation, { defectType, good, misclassified }, direction, args);
+    }
+
     @FieldResolver(() => [CurvePoint])
     proCurve(@Root() evaluation: EvaluationEntity): CurvePoint[] {
       return evaluation.proCurve ?? [];
     }
   }
   return EvaluationResolver;
+}
+
+/** `images` is a getter: the URL signing key is read when the process starts, after wiring. */
+@Resolver(() => EvaluationImage)
+export class EvaluationImageResolver {
+  constructor(private readonly images: () => InspectionImages) {}
+
+  @FieldResolver(() => Image, { nullable: true, description: 'null once the image was deleted' })
+  image(@Root() result: EvaluationImageResult, @Ctx() context: RequestContext): Promise<ImageEntity | null> {
+    return context.loaders.byId(ImageEntity).load(result.imageId);
+  }
+
+  @FieldResolver(() => String, { description: 'The anomaly map as a colour heatmap PNG, the size of the image' })
+  heatmapUrl(@Root() result: EvaluationImageResult, @Ctx() context: RequestContext): string {
+    return this.images().url(context.baseUrl, { subject: 'evaluation-image', ...ids(result), kind: 'heatmap' });
+  }
+
+  @FieldResolver(() => String, { description: 'The heatmap blended over the image, PNG' })
+  overlayUrl(@Root() result: EvaluationImageResult, @Ctx() context: RequestContext): string {
+    return this.images().url(context.baseUrl, { subject: 'evaluation-image', ...ids(result), kind: 'overlay' });
+  }
+}
+
+function ids(result: EvaluationImageResult): { evaluationId: string; imageId: string } {
+  return { evaluationId: result.evaluationId, imageId: result.imageId };
 }

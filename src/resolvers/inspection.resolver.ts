@@ -128,17 +128,25 @@ export class InspectionResolver {
 
   @FieldResolver(() => String, { description: 'The anomaly map as a colour heatmap PNG, the size of the image' })
   anomalyMapUrl(@Root() inspection: InspectionEntity, @Ctx() context: RequestContext): string {
-    return this.images.url(context.baseUrl, inspection.id, 'heatmap');
+    return this.images.url(context.baseUrl, { subject: 'inspection', inspectionId: inspection.id, kind: 'heatmap' });
+  }
+
+  @FieldResolver(() => String, {
+    description:
+      'The raw anomaly map at the model’s input size as a NumPy .npy file (float32, shape (height, width), C order): numpy.load reads it',
+  })
+  anomalyMapDataUrl(@Root() inspection: InspectionEntity, @Ctx() context: RequestContext): string {
+    return this.images.url(context.baseUrl, { subject: 'inspection-map', inspectionId: inspection.id });
   }
 
   @FieldResolver(() => String, { description: 'The heatmap blended over the image, PNG' })
   overlayUrl(@Root() inspection: InspectionEntity, @Ctx() context: RequestContext): string {
-    return this.images.url(context.baseUrl, inspection.id, 'overlay');
+    return this.images.url(context.baseUrl, { subject: 'inspection', inspectionId: inspection.id, kind: 'overlay' });
   }
 
   @FieldResolver(() => String, { description: 'The predicted mask (255 where the map >= threshold), one-channel PNG' })
   maskUrl(@Root() inspection: InspectionEntity, @Ctx() context: RequestContext): string {
-    return this.images.url(context.baseUrl, inspection.id, 'mask');
+    return this.images.url(context.baseUrl, { subject: 'inspection', inspectionId: inspection.id, kind: 'mask' });
   }
 
   @FieldResolver(() => String, {

@@ -2,6 +2,16 @@ import { ArgsType, Field, Float, ID, InputType, Int, ObjectType, registerEnumTyp
 import { EvaluationStatus } from '../db/entities/evaluation.entity';
 import { Connection, PageArgs } from './connection.types';
 
+export enum EvaluationImageOrder {
+  SCORE_DESC = 'SCORE_DESC',
+  SCORE_ASC = 'SCORE_ASC',
+}
+
+registerEnumType(EvaluationImageOrder, {
+  name: 'EvaluationImageOrder',
+  description: 'Order of an evaluation’s per-image results: by image score (ties by image id)',
+});
+
 registerEnumType(EvaluationStatus, {
   name: 'EvaluationStatus',
   description:
@@ -160,4 +170,45 @@ export class EvaluationsArgs extends PageArgs {
 
   @Field(() => ID, { nullable: true })
   categoryId?: string | null;
+}
+
+@ObjectType({
+  description:
+    'One TEST image’s result within an evaluation. Its image URLs are signed URLs of this service (no API key needed until they expire) of PNGs the size of the image, drawn on their first request.',
+})
+export class EvaluationImage {
+  @Field(() => Float, { description: 'The image score (imageScoreRule of its anomaly map)' })
+  score!: number;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    description:
+      'score >= the evaluation’s imageF1Threshold; null while it has none (not SUCCEEDED, or no defective image)',
+  })
+  isAnomalous!: boolean | null;
+}
+
+@ObjectType()
+export class EvaluationImageConnection extends Connection('EvaluationImage', EvaluationImage) {}
+
+@ArgsType()
+export class EvaluationImagesArgs extends PageArgs {
+  @Field(() => String, { nullable: true, description: 'Only images of this defect type' })
+  defectType?: string | null;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    description: 'true: only good images (no defect type); false: only defective ones',
+  })
+  good?: boolean | null;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    description:
+      'true: only images whose isAnomalous differs from their ground truth (false positives and false negatives); false: only the others. EVALUATION_HAS_NO_THRESHOLD while the evaluation has no imageF1Threshold',
+  })
+  misclassified?: boolean | null;
+
+  @Field(() => EvaluationImageOrder, { defaultValue: EvaluationImageOrder.SCORE_DESC })
+  orderBy!: EvaluationImageOrder;
 }

@@ -18,7 +18,7 @@ const SWEEP_BATCH = 50;
 /** Batches one sweep moves at most (a backlog left by a long overload drains over a few sweeps). */
 const SWEEP_MAX_BATCHES = 20;
 
-/** An inspection's exact map object (AMAP bytes), as written into its row. */
+/** An inspection's exact map object (NPY bytes; AMAP in older rows), as written into its row. */
 export interface PendingAnomalyMap {
   inspectionId: string;
   object: Buffer;

@@ -5,9 +5,10 @@ import { EvaluationStatus, FINAL_EVALUATION_STATUSES, type EvaluationEntity } fr
 import { ModelStatus, type ModelVersionEntity } from '../db/entities/model-version.entity';
 import type { Page, PageRequest } from '../db/pagination';
 import type { Database } from '../db/repositories';
-import type { EvaluationListFilter } from '../db/repositories/evaluation.repository';
+import type { EvaluationListFilter, ImageResultFilter } from '../db/repositories/evaluation.repository';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import type { JobQueue } from '../jobs/job-queue';
+import { isAnomalousScore } from '../inference';
 import { DEFAULT_PRO_LIMIT, IMAGE_SCORE_RULE } from '../metrics';
 import { subscribeToLiveState } from '../pubsub/live-state';
 import type { AppPubSub } from '../pubsub/pubsub';
@@ -23,6 +24,21 @@ export interface StartEvaluationRequest {
   /** Omitted: a new snapshot of the category's live images is taken. */
   snapshotId?: string | null;
   auproLimit?: number | null;
+}
+
+export interface EvaluationImagesFilter {
+  defectType?: string | null;
+  good?: boolean | null;
+  misclassified?: boolean | null;
+}
+
+/** One TEST image's result, with its verdict at the evaluation's image F1-max threshold. */
+export interface EvaluationImageResult {
+  evaluationId: string;
+  imageId: string;
+  score: number;
+  /** null while the evaluation has no threshold. */
+  isAnomalous: boolean | null;
 }
 
 export interface EvaluationFilter {
@@ -135,6 +151,47 @@ export class EvaluationService {
       checked.categoryId = filter.categoryId.toLowerCase();
     }
     return this.db.evaluations.page(checked, page);
+  }
+
+  /**
+   * The evaluation's per-image results so far, by score. `misclassified` needs the image F1-max
+   * threshold (EVALUATION_HAS_NO_THRESHOLD without it).
+   */
+  async images(
+    evaluation: EvaluationEntity,
+    filter: EvaluationImagesFilter,
+    direction: 'ASC' | 'DESC',
+    page: PageRequest,
+  ): Promise<Page<EvaluationImageResult>> {
+    const threshold = evaluation.imageF1Threshold;
+    const checked: ImageResultFilter = {};
+    if (filter.defectType !== null && filter.defectType !== undefined) checked.defectType = filter.defectType;
+    if (filter.good !== null && filter.good !== undefined) checked.good = filter.good;
+    if (filter.misclassified !== null && filter.misclassified !== undefined) {
+      if (threshold === null)
+        throw new AppError(
+          ErrorCode.EVALUATION_HAS_NO_THRESHOLD,
+          'the evaluation has no image F1-max threshold (yet), so no image is misclassified or not',
+          { evaluationId: evaluation.id, status: evaluation.status },
+        );
+      checked.misclassified = { value: filter.misclassified, threshold };
+    }
+    const results = await this.db.evaluations.imageResultPage(evaluation.id, checked, direction, page);
+    return {
+      edges: results.edges.map(({ cursor, node }) => ({
+        cursor,
+        node: {
+          evaluationId: evaluation.id,
+          imageId: node.imageId,
+          score: node.score,
+          isAnomalous: threshold === null ? null : isAnomalousScore(node.score, threshold),
+        },
+      })),
+      pageInfo: results.pageInfo,
+      get totalCount() {
+        return results.totalCount;
+      },
+    };
   }
 
   /**

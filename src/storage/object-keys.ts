@@ -48,4 +48,7 @@ export const objectKeys = {
   evaluationPrefix: (evaluationId: string): string => `evaluations/${assertUuid(evaluationId, 'evaluation id')}/`,
   evaluationMap: (evaluationId: string, imageId: string): string =>
     `evaluations/${assertUuid(evaluationId, 'evaluation id')}/maps/${assertUuid(imageId, 'image id')}.bin`,
+  /** An evaluated image's heatmap or overlay PNG, drawn on its first request (InspectionImages). */
+  evaluationImageArtifact: (evaluationId: string, imageId: string, artifact: 'heatmap' | 'overlay'): string =>
+    `evaluations/${assertUuid(evaluationId, 'evaluation id')}/images/${assertUuid(imageId, 'image id')}/${artifact}.png`,
 };

@@ -9,6 +9,8 @@ import { pngMask } from '../datasets/helpers';
 import {
   createCategory,
   createClients,
+  eventually,
+  fetchImage,
   registerModel,
   StorageProbe,
   uploadImages,
@@ -192,6 +194,133 @@ describe('an evaluation end to end', () => {
   });
 });
 
+describe('per-image results', () => {
+  type EvaluationImageNode = {
+    score: number;
+    isAnomalous: boolean | null;
+    heatmapUrl: string;
+    overlayUrl: string;
+    image: { id: string; defectType: string | null; width: number; height: number };
+  };
+  type ImagesPage = {
+    totalCount: number;
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+    edges: Array<{ cursor: string; node: EvaluationImageNode }>;
+  };
+  const IMAGES = `query($id: ID!, $first: Int, $after: String, $defectType: String, $good: Boolean, $misclassified: Boolean, $orderBy: EvaluationImageOrder) {
+    evaluation(id: $id) { images(first: $first, after: $after, defectType: $defectType, good: $good, misclassified: $misclassified, orderBy: $orderBy) {
+      totalCount pageInfo { hasNextPage endCursor }
+      edges { cursor node { score isAnomalous heatmapUrl overlayUrl image { id defectType width height } } } } } }`;
+  const images = async (variables: Record<string, unknown>): Promise<ImagesPage> =>
+    (
+      await clients.viewer.data<{ evaluation: { images: ImagesPage } }>(IMAGES, {
+        id: finished.id,
+        first: 100,
+        ...variables,
+      })
+    ).evaluation.images;
+  const ids = (page: ImagesPage): string[] => page.edges.map((edge) => edge.node.image.id);
+
+  test('every TEST image once, by score; pages of 3 follow on; isAnomalous at the F1 threshold; filters and misclassified agree with the report', async () => {
+    const all = await images({});
+    expect(all.totalCount).toBe(testImageCount);
+    expect(all.edges).toHaveLength(testImageCount);
+    expect(new Set(ids(all)).size).toBe(testImageCount);
+    const scores = all.edges.map((edge) => edge.node.score);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    const threshold = finished.imageF1Threshold as number;
+    expect(threshold).not.toBeNull();
+    for (const { node } of all.edges) expect(node.isAnomalous).toBe(node.score >= threshold);
+
+    const ascending = await images({ orderBy: 'SCORE_ASC' });
+    expect(ascending.edges.map((edge) => edge.node.score)).toEqual([...scores].reverse());
+
+    const paged: string[] = [];
+    let after: string | null = null;
+    for (let pageCount = 0; ; pageCount += 1) {
+      expect(pageCount).toBeLessThan(testImageCount);
+      const page: ImagesPage = await images({ first: 3, after });
+      expect(page.totalCount).toBe(testImageCount);
+      paged.push(...ids(page));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(paged).toEqual(ids(all));
+
+    const good = await images({ good: true });
+    const defective = await images({ good: false });
+    expect([good.totalCount, defective.totalCount]).toEqual([finished.goodImageCount, finished.defectiveImageCount]);
+    expect(good.edges.every((edge) => edge.node.image.defectType === null)).toBe(true);
+    expect(defective.edges.every((edge) => edge.node.image.defectType !== null)).toBe(true);
+    for (const defectType of defectTypes) {
+      const ofType = await images({ defectType });
+      expect(ofType.totalCount).toBe(TEST_PER_DEFECT);
+      expect(ofType.edges.every((edge) => edge.node.image.defectType === defectType)).toBe(true);
+    }
+    expect((await images({ defectType: 'no such defect' })).totalCount).toBe(0);
+
+    const wrong = (node: EvaluationImageNode): boolean => node.isAnomalous !== (node.image.defectType !== null);
+    const misclassified = await images({ misclassified: true });
+    const right = await images({ misclassified: false });
+    expect(ids(misclassified).sort()).toEqual(
+      all.edges
+        .filter((edge) => wrong(edge.node))
+        .map((edge) => edge.node.image.id)
+        .sort(),
+    );
+    expect(misclassified.totalCount + right.totalCount).toBe(testImageCount);
+    // The verdicts are those of the report's F1-max.
+    const truePositives = all.edges.filter((edge) => edge.node.isAnomalous && edge.node.image.defectType !== null);
+    expect((2 * truePositives.length) / (2 * truePositives.length + misclassified.totalCount)).toBeCloseTo(
+      finished.imageF1Max as number,
+      10,
+    );
+    const falseNegatives = await images({ misclassified: true, good: false });
+    expect(falseNegatives.totalCount).toBe((finished.defectiveImageCount as number) - truePositives.length);
+  });
+
+  test('page size and cursor refusals', async () => {
+    for (const variables of [{ first: 0 }, { first: 101 }, { after: 'not a cursor' }]) {
+      const result = await clients.viewer.request(IMAGES, { id: finished.id, ...variables });
+      expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    }
+  });
+
+  test('heatmap and overlay: PNGs of the image size, drawn once and kept in S3; a changed signature or another image’s path is refused', async () => {
+    const worst = (await images({ first: 2, good: false })).edges.map((edge) => edge.node);
+    const [node, other] = worst as [EvaluationImageNode, EvaluationImageNode];
+    const heatmapUrl = new URL(node.heatmapUrl);
+    expect(heatmapUrl.pathname).toBe(`/evaluations/${finished.id}/images/${node.image.id}/heatmap.png`);
+    const prefix = `evaluations/${finished.id}/images/${node.image.id}/`;
+    expect(await probe.keys(prefix)).toEqual([]);
+    const [heatmap, overlay] = await Promise.all([fetchImage(node.heatmapUrl), fetchImage(node.overlayUrl)]);
+    for (const png of [heatmap, overlay]) {
+      expect([png.format, png.contentType, png.channels]).toEqual(['png', 'image/png', 3]);
+      expect([png.width, png.height]).toEqual([node.image.width, node.image.height]);
+    }
+    expect(heatmap.bytes.equals(overlay.bytes)).toBe(false);
+    await eventually(async () => {
+      expect((await probe.keys(prefix)).sort()).toEqual([`${prefix}heatmap.png`, `${prefix}overlay.png`]);
+    }, 20_000);
+    expect((await probe.store.get(`${prefix}heatmap.png`)).equals(heatmap.bytes)).toBe(true);
+    expect((await fetchImage(node.heatmapUrl)).bytes.equals(heatmap.bytes)).toBe(true);
+
+    const refused = async (changed: URL): Promise<{ status: number; code: string }> => {
+      const response = await fetch(changed);
+      return { status: response.status, code: ((await response.json()) as { error: { code: string } }).error.code };
+    };
+    const badSignature = new URL(heatmapUrl);
+    badSignature.searchParams.set('signature', '0'.repeat(64));
+    expect(await refused(badSignature)).toEqual({ status: 403, code: 'INVALID_SIGNATURE' });
+    const otherImage = new URL(heatmapUrl);
+    otherImage.pathname = `/evaluations/${finished.id}/images/${other.image.id}/heatmap.png`;
+    expect(await refused(otherImage)).toEqual({ status: 403, code: 'INVALID_SIGNATURE' });
+    const mask = new URL(heatmapUrl);
+    mask.pathname = `/evaluations/${finished.id}/images/${node.image.id}/mask.png`;
+    expect(await refused(mask)).toEqual({ status: 404, code: 'NOT_FOUND' });
+  });
+});
+
 describe('refusals', () => {
   test('roles, unknown ids, bad limits, another category’s model or snapshot, models not READY', async () => {
     const input = { modelId: model.id, categoryId };
@@ -329,6 +458,16 @@ describe('models that fail', () => {
     expect(final.finishedAt).not.toBeNull();
     expect(await probe.count('SELECT count(*) FROM evaluation_image_result WHERE evaluation_id = $1', [final.id])).toBe(
       BATCH_SIZE,
+    );
+    const imagesOf =
+      'query($id: ID!, $misclassified: Boolean) { evaluation(id: $id) { images(misclassified: $misclassified) { totalCount edges { node { isAnomalous } } } } }';
+    const results = await clients.viewer.data<{
+      evaluation: { images: { totalCount: number; edges: Array<{ node: { isAnomalous: boolean | null } }> } };
+    }>(imagesOf, { id: final.id });
+    expect(results.evaluation.images.totalCount).toBe(BATCH_SIZE);
+    expect(results.evaluation.images.edges.every((edge) => edge.node.isAnomalous === null)).toBe(true);
+    expect(await clients.viewer.errorCode(imagesOf, { id: final.id, misclassified: true })).toBe(
+      'EVALUATION_HAS_NO_THRESHOLD',
     );
   });
 

@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeMapObject } from '../../src/formats/anomaly-map-object';
+import { decodeNpyFloat32 } from '../../src/formats/npy';
+import { loadWithNumpy } from '../support/numpy';
 import { SubscriptionRecorder, type GraphQLTestClient } from '../support/graphql-client';
 import { startTestServer, type TestServer } from '../support/test-server';
 import {
@@ -496,6 +498,57 @@ describe('inspect', () => {
     expect(await refusal(unsigned)).toEqual({ status: 403, code: 'INVALID_SIGNATURE' });
     const response = await fetch(url);
     expect([response.status, response.headers.get('content-type')]).toEqual([200, 'image/png']);
+  });
+
+  test('anomalyMapDataUrl: the exact map as an .npy file that numpy.load reads, the same bytes before and after the map moved to S3; its signature is its own', async () => {
+    const inspected = await clients.labeler.data<{
+      inspect: { id: string; score: number; anomalyMapUrl: string; anomalyMapDataUrl: string };
+    }>('mutation($input: InspectInput!) { inspect(input: $input) { id score anomalyMapUrl anomalyMapDataUrl } }', {
+      input: { categoryId, imageId: foldImageId },
+    });
+    const inspection = inspected.inspect;
+    const url = new URL(inspection.anomalyMapDataUrl);
+    expect(url.pathname).toBe(`/inspections/${inspection.id}/anomaly-map.npy`);
+    expect(new URL(inspection.anomalyMapUrl).pathname).toBe(`/inspections/${inspection.id}/heatmap.png`);
+    const download = async (): Promise<Buffer> => {
+      const response = await fetch(url);
+      expect([response.status, response.headers.get('content-type')]).toEqual([200, 'application/octet-stream']);
+      return Buffer.from(await response.arrayBuffer());
+    };
+    const first = await download();
+    await anomalyMapsStored();
+    const moved = await download();
+    expect(moved.equals(first)).toBe(true);
+    // New exact maps are stored as NPY too.
+    const stored = await probe.store.get(`inspections/${inspection.id}/anomaly-map.bin`);
+    expect(stored.equals(first)).toBe(true);
+
+    const decoded = decodeNpyFloat32(first);
+    expect([decoded.height, decoded.width]).toEqual([demoModel.inputHeight, demoModel.inputWidth]);
+    expect(Math.max(...decoded.values)).toBeCloseTo(inspection.score, 5);
+    const loaded = await loadWithNumpy(first);
+    if (!loaded) console.warn('no python3 with numpy here (nor .venv-training): numpy.load was not tried');
+    else {
+      expect(loaded.dtype).toBe('<f4');
+      expect(loaded.shape).toEqual([demoModel.inputHeight, demoModel.inputWidth]);
+      // The raw image score is the maximum of the map.
+      expect(loaded.max).toBeCloseTo(inspection.score, 5);
+    }
+
+    const refused = async (changed: URL): Promise<{ status: number; code: string }> => {
+      const response = await fetch(changed);
+      return { status: response.status, code: ((await response.json()) as { error: { code: string } }).error.code };
+    };
+    const badSignature = new URL(url);
+    badSignature.searchParams.set('signature', 'f'.repeat(64));
+    expect(await refused(badSignature)).toEqual({ status: 403, code: 'INVALID_SIGNATURE' });
+    // The heatmap's signature does not open the map, nor the other way round.
+    const heatmapSigned = new URL(inspection.anomalyMapUrl);
+    heatmapSigned.pathname = url.pathname;
+    expect(await refused(heatmapSigned)).toEqual({ status: 403, code: 'INVALID_SIGNATURE' });
+    const unknownFile = new URL(url);
+    unknownFile.pathname = `/inspections/${inspection.id}/anomaly-map.csv`;
+    expect(await refused(unknownFile)).toEqual({ status: 404, code: 'NOT_FOUND' });
   });
 
   test('a revoked key’s subscriptions end at once with UNAUTHENTICATED and later inspections do not reach it', async () => {

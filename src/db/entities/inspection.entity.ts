@@ -92,8 +92,8 @@ export class InspectionEntity {
   maskObjectKey!: string;
 
   /**
-   * The S3 object of the model's anomaly map at its input resolution (an AMAP object,
-   * src/formats/anomaly-map-object.ts; exact float32 for rows since InspectionPendingMaps). Set
+   * The S3 object of the model's anomaly map at its input resolution (NPY float32 for new rows,
+   * AMAP for older ones: src/formats/anomaly-map-object.ts reads both). Set
    * once the map is moved there from pendingMap, after the inspection was answered; null until
    * then, and for rows from before maps moved to S3.
    */
@@ -101,8 +101,8 @@ export class InspectionEntity {
   mapObjectKey!: string | null;
 
   /**
-   * The exact map (an AMAP object) written with the row, until it is moved to mapObjectKey
-   * (src/services/anomaly-map-mover.ts); then null.
+   * The exact map (NPY bytes; AMAP in older rows) written with the row, until it is moved to
+   * mapObjectKey (src/services/anomaly-map-mover.ts); then null.
    */
   @Column({ name: 'pending_map', type: 'bytea', nullable: true, select: false })
   pendingMap?: Buffer | null;

@@ -1,7 +1,8 @@
 import type { EntityManager, Repository } from 'typeorm';
 import type { EvaluationMetrics } from '../../metrics/evaluation-metrics';
+import { EvaluationImageResultEntity } from '../entities/evaluation-image-result.entity';
 import { EvaluationEntity, type EvaluationStatus } from '../entities/evaluation.entity';
-import { newestFirst, paginate, type Page, type PageRequest } from '../pagination';
+import { newestFirst, paginate, type KeysetOrder, type Page, type PageRequest } from '../pagination';
 import { queryRows } from '../sql';
 
 export interface NewEvaluation {
@@ -24,6 +25,29 @@ export interface ImageResult {
   imageId: string;
   score: number;
   mapObjectKey: string;
+}
+
+/** Filters of an evaluation's per-image results, already checked. */
+export interface ImageResultFilter {
+  defectType?: string;
+  /** Ground truth: true, images without a defect type; false, the defective ones. */
+  good?: boolean;
+  /**
+   * With `threshold`: true, results whose verdict (score >= threshold) differs from the ground
+   * truth; false, those where it agrees.
+   */
+  misclassified?: { value: boolean; threshold: number };
+}
+
+/** What is needed to draw an evaluated image's heatmap and overlay. */
+export interface ImageResultForDrawing {
+  mapObjectKey: string;
+  modelId: string;
+  /** The evaluation's image F1-max threshold; null while it has none. */
+  threshold: number | null;
+  imageObjectKey: string;
+  width: number;
+  height: number;
 }
 
 /** The SQL of the evaluation and evaluation_image_result tables. */
@@ -185,6 +209,67 @@ export class EvaluationRepository {
       [evaluationId],
     );
     return new Map(rows.map((row) => [row.image_id, row.map_object_key]));
+  }
+
+  /** One evaluation's per-image results by score (ties by image id), filtered by their images' ground truth. */
+  imageResultPage(
+    evaluationId: string,
+    filter: ImageResultFilter,
+    direction: 'ASC' | 'DESC',
+    page: PageRequest,
+  ): Promise<Page<EvaluationImageResultEntity>> {
+    const query = this.manager
+      .getRepository(EvaluationImageResultEntity)
+      .createQueryBuilder('result')
+      .innerJoin('result.image', 'image')
+      .where('result.evaluationId = :evaluationId', { evaluationId });
+    if (filter.defectType !== undefined)
+      query.andWhere('image.defectType = :defectType', { defectType: filter.defectType });
+    if (filter.good !== undefined) query.andWhere(`image.defectType IS ${filter.good ? '' : 'NOT '}NULL`);
+    if (filter.misclassified !== undefined)
+      query.andWhere(`((result.score >= :threshold) <> (image.defectType IS NOT NULL)) = :misclassified`, {
+        threshold: filter.misclassified.threshold,
+        misclassified: filter.misclassified.value,
+      });
+    const order: KeysetOrder<EvaluationImageResultEntity> = {
+      column: 'result.score',
+      idColumn: 'result.imageId',
+      direction,
+      valueOf: (result) => result.score,
+      idOf: (result) => result.imageId,
+    };
+    return paginate(query, order, page);
+  }
+
+  /** null when the evaluation has no result for the image. */
+  async imageResultForDrawing(evaluationId: string, imageId: string): Promise<ImageResultForDrawing | null> {
+    const rows = await this.manager.query<
+      Array<{
+        map_object_key: string;
+        model_id: string;
+        image_f1_threshold: number | null;
+        object_key: string;
+        width: number;
+        height: number;
+      }>
+    >(
+      `SELECT result.map_object_key, evaluation.model_id, evaluation.image_f1_threshold, image.object_key, image.width, image.height
+         FROM evaluation_image_result result
+         JOIN evaluation ON evaluation.id = result.evaluation_id
+         JOIN image ON image.id = result.image_id
+        WHERE result.evaluation_id = $1 AND result.image_id = $2`,
+      [evaluationId, imageId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      mapObjectKey: row.map_object_key,
+      modelId: row.model_id,
+      threshold: row.image_f1_threshold,
+      imageObjectKey: row.object_key,
+      width: row.width,
+      height: row.height,
+    };
   }
 
   /** Inserts or replaces the results, by (evaluation, image): an image is never counted twice. */
