@@ -67,7 +67,8 @@ export class InspectionDomain {
       queueLengths: () => this.engine.stats().models.map(({ key, queued }) => ({ modelVersionId: key, queued })),
       imagesInFlight: () => this.admission.inFlight,
     });
-    this.engine = new InferenceEngine(config.inference, this.metrics);
+    // The engine checks each model file (external data, op domains, input size) before onnxruntime reads it.
+    this.engine = new InferenceEngine({ ...config.inference, maxInputSize: config.models.maxInputSize }, this.metrics);
     this.admission = new Admission(config.inspections.maxInFlight, () => this.metrics.admissionRefused());
     this.loader = new ModelLoaderService(db, objectStore, this.engine, pubSub, logger, config.models);
     const runnerSettings = { resize: config.inspections.resize, imageMaxPixels: config.datasets.imageMaxPixels };

@@ -23,16 +23,17 @@ type ConnectionParams = { authorization?: unknown; Authorization?: unknown };
 type Extra = { socket: WebSocket; request: import('node:http').IncomingMessage };
 type Connection = Context<ConnectionParams, Extra>;
 
-/** Close codes a client sees (graphql-ws's where one fits; 4000–4999 are the application's). */
-export const WS_CLOSE = {
+/**
+ * Close codes a client sees (graphql-ws's where one fits; 4000–4999 are the application's). A frame
+ * above WS_MAX_PAYLOAD_BYTES is closed by ws itself (1009), an init timeout by graphql-ws (4408).
+ */
+const WS_CLOSE = {
   /** No key, or an unknown or revoked one, at connection_init. */
   unauthenticated: CloseCode.Unauthorized,
   /** The key was revoked while connected; every subscription got an UNAUTHENTICATED error first. */
   revoked: CloseCode.Forbidden,
   /** The key already holds WS_MAX_CONNECTIONS_PER_KEY sockets. */
   tooManyConnections: 4429,
-  /** A message above WS_MAX_PAYLOAD_BYTES (ws closes with the standard 1009 before reading it). */
-  messageTooBig: 1009,
 } as const;
 
 /** Apollo's codes for parse and validation failures, so clients see the same ones over both transports. */

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EngineClosedError, InferenceFailedError, InvalidModelError, ModelNotLoadedError } from './errors';
 import { BatchScheduler, type BatchQueue, type QueueCounters, type QueueEvents } from './micro-batcher';
-import { describeOnnxFile, type ModelMetadata, type SessionSignature } from './model-contract';
+import { describeOnnxFile, type ModelFileLimits, type ModelMetadata, type SessionSignature } from './model-contract';
 import { InferenceWorkerPool, checkExecutionProviders } from './worker-pool';
 import {
   EXECUTION_PROVIDERS,
@@ -40,6 +40,8 @@ export interface EngineOptions {
   readonly loadBroadcastTimeoutMs: number;
   /** Override of the compiled worker script (tests, bundlers). */
   readonly workerFile?: string;
+  /** Largest input height/width a model may declare (checked with the file, before onnxruntime); unset: none. */
+  readonly maxInputSize?: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -466,6 +468,10 @@ export class InferenceEngine {
     return record;
   }
 
+  private fileLimits(): ModelFileLimits {
+    return this.options.maxInputSize === undefined ? {} : { maxInputSize: this.options.maxInputSize };
+  }
+
   private async readModel(model: ModelInput): Promise<{ metadata: ModelMetadata; source: ModelSource }> {
     if (typeof model === 'string') {
       const file = path.resolve(model);
@@ -475,9 +481,9 @@ export class InferenceEngine {
       } catch (error) {
         throw new InvalidModelError([`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`]);
       }
-      return { metadata: describeOnnxFile(bytes).metadata, source: { kind: 'file', path: file } };
+      return { metadata: describeOnnxFile(bytes, this.fileLimits()).metadata, source: { kind: 'file', path: file } };
     }
-    const { metadata } = describeOnnxFile(model);
+    const { metadata } = describeOnnxFile(model, this.fileLimits());
     // Shared, so every worker reads the same bytes instead of receiving a copy.
     const shared = new SharedArrayBuffer(model.byteLength);
     new Uint8Array(shared).set(model);

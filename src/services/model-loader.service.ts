@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import type { ModelVersionEntity } from '../db/entities/model-version.entity';
 import type { Database } from '../db/repositories';
 import { InvalidModelError, type InferenceEngine, type LoadedModel, type ModelMetadata } from '../inference';
-import { describeOnnxFile } from '../inference/model-contract';
 import type { AppPubSub, Topics } from '../pubsub/pubsub';
 import type { ObjectStore } from '../storage/object-store';
 
@@ -15,8 +14,6 @@ const RETRY_MAX_MS = 30_000;
 export type LoadableModel = Pick<ModelVersionEntity, 'id' | 'objectKey' | 'sha256'>;
 
 export interface ModelFileSettings {
-  /** Largest input height or width a model may declare (MODEL_MAX_INPUT_SIZE). */
-  maxInputSize: number;
   /** Longest a model's load and warm-up may take before it is refused (MODEL_WARMUP_TIMEOUT_MS). */
   warmupTimeoutMs: number;
 }
@@ -83,7 +80,6 @@ export class ModelLoaderService {
    * (registration). Throws {@link InvalidModelError}.
    */
   async validate(bytes: Buffer): Promise<ModelMetadata> {
-    this.checkFile(bytes);
     const validation = this.engine.validateModel(bytes);
     const outcome = await settleWithin(validation, this.settings.warmupTimeoutMs);
     if (outcome !== 'timeout') return outcome.value;
@@ -91,11 +87,6 @@ export class ModelLoaderService {
     const overdue = validation.catch(() => undefined).finally(() => this.overdueValidations.delete(overdue));
     this.overdueValidations.add(overdue);
     throw warmupTimedOut(this.settings.warmupTimeoutMs);
-  }
-
-  /** The checks that need no onnxruntime, before it reads the file. Throws {@link InvalidModelError}. */
-  private checkFile(bytes: Buffer): void {
-    describeOnnxFile(bytes, { maxInputSize: this.settings.maxInputSize });
   }
 
   /** The model loaded and warmed up in this process; loads it (once, however many ask) if needed. */
@@ -120,7 +111,6 @@ export class ModelLoaderService {
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       if (sha256 !== model.sha256)
         throw new InvalidModelError([`the stored file has SHA-256 ${sha256}, not the registered ${model.sha256}`]);
-      this.checkFile(bytes);
       const loaded = await this.loadWithinTimeout(model.id, bytes);
       this.loadErrors.delete(model.id);
       this.logger.info(

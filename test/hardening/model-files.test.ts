@@ -160,7 +160,6 @@ describe('model warm-up timeout (real services)', () => {
     const { db, objectStore, pubSub, categories, snapshots } = services;
     const logger = pino({ level: 'silent' });
     impatientLoader = new ModelLoaderService(db, objectStore, services.inspection.engine, null, logger, {
-      maxInputSize: 4096,
       warmupTimeoutMs: 1,
     });
     impatientModels = new ModelService(
