@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../config/config';
 import { buildAppSchema, type ResolverBinding } from '../graphql/schema';
 import { Readiness } from '../http/readiness';
+import { consolePagesRouter } from '../http/console.route';
 import { startHttpServer } from '../http/server';
 import { ServiceMetrics } from '../observability/prometheus';
 import { ApiKeyResolver } from '../resolvers/api-key.resolver';
@@ -65,7 +66,7 @@ export async function startApplication(
       apiKeys,
       readiness,
       metrics: new ServiceMetrics(inspection.metrics),
-      routers: inspection.httpRouters(),
+      routers: [...inspection.httpRouters(), consolePagesRouter(config.pages)],
     });
     // Stopped first: in-flight requests finish before anything they use goes away.
     cleanups.add('http and websocket server', () => http.close());

@@ -65,6 +65,7 @@ export async function startInfrastructure(config: Config, logger: Logger): Promi
       forcePathStyle: s3.forcePathStyle,
       credentials: s3.credentials,
       defaultUrlExpirySeconds: s3.presignedUrlExpirySeconds,
+      corsAllowedOrigins: s3.corsAllowedOrigins,
     };
     if (s3.embedded) {
       const dataDir = path.join(config.dataDir, 's3');

@@ -40,6 +40,16 @@ export const configSchema = z
     AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
     AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
     EMBEDDED_S3_PORT: port.default(4569),
+    /** Comma-separated browser origins the bucket lets GET and PUT presigned URLs; unset: `*` when embedded, else the bucket's own rules. */
+    S3_CORS_ALLOWED_ORIGINS: z
+      .string()
+      .optional()
+      .transform((value) =>
+        value
+          ?.split(',')
+          .map((origin) => origin.trim())
+          .filter(Boolean),
+      ),
     PRESIGNED_URL_EXPIRY_SECONDS: z.coerce
       .number()
       .int()
@@ -55,6 +65,10 @@ export const configSchema = z
     GRAPHQL_MAX_TOKENS: positiveInt.default(5000),
     /** Who may query `__schema` / `__type`; unset: `on` in embedded mode (no DATABASE_URL), `key` otherwise. */
     GRAPHQL_INTROSPECTION: z.enum(['on', 'key', 'off']).optional(),
+    /** The web console at / (dist/console, built by npm run build). */
+    CONSOLE: booleanFlag.default('true'),
+    /** GraphiQL at /graphiql. */
+    GRAPHIQL: booleanFlag.default('true'),
     /** Largest websocket message accepted; a bigger one closes the socket (1009). */
     WS_MAX_PAYLOAD_BYTES: positiveInt.default(1024 * 1024),
     /** A websocket that has not sent a valid connection_init within this time is closed (4408). */
@@ -176,6 +190,8 @@ export interface Config {
     credentials?: { accessKeyId: string; secretAccessKey: string };
     embeddedPort: number;
     presignedUrlExpirySeconds: number;
+    /** Origins allowed to use presigned URLs from a browser; undefined: leave the bucket's CORS rules alone. */
+    corsAllowedOrigins?: string[];
   };
   /** Where clients reach this service, without a trailing slash; undefined: each request's Host. */
   publicUrl?: string;
@@ -190,6 +206,8 @@ export interface Config {
     /** `on`: anyone may introspect; `key`: only callers with an API key; `off`: nobody (src/graphql/introspection.ts). */
     introspection: IntrospectionPolicy;
   };
+  /** The browser pages the service serves besides its API (src/http/console.route.ts). */
+  pages: { console: boolean; graphiql: boolean };
   websocket: {
     maxPayloadBytes: number;
     connectionInitTimeoutMs: number;
@@ -295,6 +313,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
           : undefined,
       embeddedPort: env.EMBEDDED_S3_PORT,
       presignedUrlExpirySeconds: env.PRESIGNED_URL_EXPIRY_SECONDS,
+      // The embedded s3rver listens on 127.0.0.1 only and every URL is signed: any origin will do.
+      corsAllowedOrigins: env.S3_CORS_ALLOWED_ORIGINS ?? (s3Embedded ? ['*'] : undefined),
     },
     publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
     adminApiKey: env.ADMIN_API_KEY,
@@ -309,6 +329,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       // with its own database serves the schema to key holders only.
       introspection: env.GRAPHQL_INTROSPECTION ?? (env.DATABASE_URL ? 'key' : 'on'),
     },
+    pages: { console: env.CONSOLE, graphiql: env.GRAPHIQL },
     websocket: {
       maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
       connectionInitTimeoutMs: env.WS_CONNECTION_INIT_TIMEOUT_MS,

@@ -1,6 +1,7 @@
 import {
   CopyObjectCommand,
   CreateBucketCommand,
+  PutBucketCorsCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -22,6 +23,11 @@ export interface ObjectStoreOptions {
   forcePathStyle: boolean;
   credentials?: { accessKeyId: string; secretAccessKey: string };
   defaultUrlExpirySeconds: number;
+  /**
+   * Browser origins allowed to GET and PUT presigned URLs (the console uploads straight to the
+   * bucket); set on the bucket by ensureBucket. Unset: the bucket's CORS rules are left alone.
+   */
+  corsAllowedOrigins?: string[];
 }
 
 export interface ObjectInfo {
@@ -81,6 +87,7 @@ export class ObjectStore {
   private readonly presignClient: S3Client;
   readonly bucket: string;
   readonly defaultUrlExpirySeconds: number;
+  private readonly corsAllowedOrigins: string[] | undefined;
   /** Resolved on the first presignGet. */
   private getUrlTemplate: Promise<GetUrlTemplate> | undefined;
 
@@ -99,6 +106,7 @@ export class ObjectStore {
       : this.client;
     this.bucket = options.bucket;
     this.defaultUrlExpirySeconds = options.defaultUrlExpirySeconds;
+    this.corsAllowedOrigins = options.corsAllowedOrigins;
   }
 
   async ensureBucket(): Promise<void> {
@@ -108,6 +116,23 @@ export class ObjectStore {
       if (!isNotFound(error)) throw error;
       await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
     }
+    if (this.corsAllowedOrigins?.length)
+      await this.client.send(
+        new PutBucketCorsCommand({
+          Bucket: this.bucket,
+          CORSConfiguration: {
+            CORSRules: [
+              {
+                AllowedOrigins: this.corsAllowedOrigins,
+                AllowedMethods: ['GET', 'HEAD', 'PUT'],
+                AllowedHeaders: ['*'],
+                ExposeHeaders: ['ETag'],
+                MaxAgeSeconds: 3600,
+              },
+            ],
+          },
+        }),
+      );
   }
 
   /** Readiness probe: the bucket answers. */

@@ -1,0 +1,3 @@
+export function CategoryImagesPage() {
+  return <p>CategoryImagesPage: not built yet.</p>;
+}

@@ -1,0 +1,3 @@
+export function InspectPage() {
+  return <p>InspectPage: not built yet.</p>;
+}

@@ -1,0 +1,3 @@
+export function LiveFeedPage() {
+  return <p>LiveFeedPage: not built yet.</p>;
+}

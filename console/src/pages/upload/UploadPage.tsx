@@ -1,0 +1,3 @@
+export function UploadPage() {
+  return <p>UploadPage: not built yet.</p>;
+}
