@@ -18,6 +18,10 @@ export default defineConfig({
     // GraphiQL's editor (Monaco) is large by nature; it is a page of its own, never loaded by the console.
     chunkSizeWarningLimit: 4096,
     rollupOptions: {
+      // GraphiQL's modules carry React-compiler directives that bundling drops harmlessly.
+      onwarn: (warning, warn) => {
+        if (warning.code !== 'MODULE_LEVEL_DIRECTIVE') warn(warning);
+      },
       input: { console: path.resolve(root, 'index.html'), graphiql: path.resolve(root, 'graphiql.html') },
     },
   },

@@ -90,3 +90,10 @@ test('the service image is built on a Node LTS line of at least 22, and its heal
   }
   expect(dockerfile).toMatch(/^HEALTHCHECK .*\/healthz/m);
 });
+
+test('the build stage copies everything npm run build reads: the console and the schema its typed operations come from', () => {
+  for (const source of ['src', 'migrations', 'scripts', 'bench', 'console'])
+    expect(dockerfile).toMatch(new RegExp(`^COPY ${source} \\./${source}$`, 'm'));
+  expect(dockerfile).toMatch(/^COPY .*\bschema\.graphql\b.* \.\/$/m);
+  expect(environmentOf('minio').MINIO_API_CORS_ALLOW_ORIGIN).toBe('http://localhost:4000');
+});

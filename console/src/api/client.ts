@@ -1,5 +1,6 @@
 import { createClient as createWebSocketClient, type Client as WebSocketClient } from 'graphql-ws';
-import { Client, cacheExchange, fetchExchange, subscriptionExchange } from 'urql';
+import { Client, cacheExchange, fetchExchange, mapExchange, subscriptionExchange } from 'urql';
+import { hasCode } from './errors';
 
 /** Close codes after which reconnecting cannot help: the key is missing, unknown or revoked. */
 const KEY_REFUSED_CLOSE_CODES = new Set([4401, 4403]);
@@ -46,6 +47,12 @@ export function createApiClient(apiKey: string, onKeyRefused: () => void): ApiCl
     preferGetMethod: false,
     fetchOptions: () => ({ headers: { authorization } }),
     exchanges: [
+      // A key revoked while the console is open: every later answer is UNAUTHENTICATED.
+      mapExchange({
+        onError: (error) => {
+          if (hasCode(error, 'UNAUTHENTICATED')) onKeyRefused();
+        },
+      }),
       cacheExchange,
       fetchExchange,
       subscriptionExchange({

@@ -36,8 +36,13 @@ function socketFor(authorization: string | undefined): Client {
   return client;
 }
 
+// A key the console signed in with (same tab) is used until the headers editor names one: GraphiQL
+// loads the schema before it applies defaultHeaders.
+const consoleKey = sessionStorage.getItem(CONSOLE_KEY);
+
 const fetcher: Fetcher = (params: FetcherParams, options?: FetcherOpts) => {
-  const headers = options?.headers ?? {};
+  const headers: Record<string, unknown> = { ...options?.headers };
+  if (authorizationOf(headers) === undefined && consoleKey) headers.Authorization = `Bearer ${consoleKey}`;
   if (isSubscription(params)) {
     const client = socketFor(authorizationOf(headers));
     // GraphiQL only reads these results as JSON: its ExecutionResult type is stricter than what it uses.
@@ -54,8 +59,6 @@ const fetcher: Fetcher = (params: FetcherParams, options?: FetcherOpts) => {
   }).then((response) => response.json());
 };
 
-// A key the console signed in with (same tab) fills the header; otherwise the user types one.
-const consoleKey = sessionStorage.getItem(CONSOLE_KEY);
 const defaultHeaders = JSON.stringify({ Authorization: `Bearer ${consoleKey ?? 'isk_…'}` }, null, 2);
 
 createRoot(document.getElementById('graphiql') as HTMLElement).render(
