@@ -5,6 +5,7 @@ import { problemsOf } from '../api/errors';
 import { graphql } from '../gql';
 import type { Role, ViewerQuery } from '../gql/graphql';
 import { roleAllows } from './roles';
+import { SocketStateProvider } from './socket-state';
 
 const STORAGE_KEY = 'inspection-console.api-key';
 
@@ -103,7 +104,9 @@ export function SessionProvider({
     });
   return (
     <SessionContext.Provider value={session}>
-      <UrqlProvider value={state.api.client}>{children}</UrqlProvider>
+      <SocketStateProvider socket={state.api.socket}>
+        <UrqlProvider value={state.api.client}>{children}</UrqlProvider>
+      </SocketStateProvider>
     </SessionContext.Provider>
   );
 }
