@@ -86,7 +86,7 @@ export async function startCore(
   cleanups.add('job queue', () => jobQueue.stop());
   const datasets = await DatasetDomain.create({ config, db, objectStore, pubSub, jobQueue, logger });
   cleanups.add('dataset background work', () => datasets.stop());
-  const inspection = new InspectionDomain({ config, db, objectStore, pubSub, datasets, logger });
+  const inspection = await InspectionDomain.create({ config, db, objectStore, pubSub, datasets, logger });
   cleanups.add('inference engine and model loading', () => inspection.stop());
   const evaluations = await EvaluationDomain.create({
     config,

@@ -8,9 +8,12 @@ import { DatasetImageCache } from '../images/dataset-image-cache';
 import { inspectionImagesRouter } from '../http/inspection-images.route';
 import type { Readiness } from '../http/readiness';
 import { InferenceEngine } from '../inference';
+import { describeMissing, resolveExecutionProviders } from '../inference/execution-providers';
+import type { ExecutionProvider } from '../inference/worker-protocol';
 import { Admission } from '../inference/admission';
 import { PreprocessPool } from '../inference/preprocess-pool';
 import { InspectionMetrics } from '../observability/prometheus';
+import { HealthInferenceResolver, ModelPlacementResolver } from '../resolvers/inference-placement.resolver';
 import { InspectionResolver } from '../resolvers/inspection.resolver';
 import { CategoryActiveModelResolver, ModelResolver } from '../resolvers/model.resolver';
 import { seedDemo } from '../seed/demo-seed';
@@ -60,15 +63,38 @@ export class InspectionDomain {
   private sweepTimer: NodeJS.Timeout | null = null;
   private mapSweepTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly deps: InspectionDomainDependencies) {
+  /**
+   * Checks INFERENCE_EXECUTION_PROVIDERS on this machine first: a provider that cannot run here is
+   * named in one line and dropped (INFERENCE_PROVIDER_FALLBACK=cpu) or refuses the start (`fail`).
+   */
+  static async create(deps: InspectionDomainDependencies): Promise<InspectionDomain> {
+    const { executionProviders, providerFallback } = deps.config.inference;
+    const { providers, missing } = await resolveExecutionProviders(executionProviders, providerFallback);
+    if (missing.length > 0)
+      deps.logger.warn(
+        { requested: executionProviders, providers },
+        `${describeMissing(missing)}: inference runs on ${providers.join(', ')} (INFERENCE_PROVIDER_FALLBACK=cpu)`,
+      );
+    return new InspectionDomain(deps, providers);
+  }
+
+  private constructor(
+    private readonly deps: InspectionDomainDependencies,
+    executionProviders: ExecutionProvider[],
+  ) {
     const { config, db, objectStore, pubSub, datasets } = deps;
     const logger = deps.logger.child({ component: 'inspection' });
     this.metrics = new InspectionMetrics({
       queueLengths: () => this.engine.stats().models.map(({ key, queued }) => ({ modelVersionId: key, queued })),
+      loadedModels: () =>
+        this.engine.stats().models.map(({ key, executionProvider }) => ({ modelVersionId: key, executionProvider })),
       imagesInFlight: () => this.admission.inFlight,
     });
     // The engine checks each model file (external data, op domains, input size) before onnxruntime reads it.
-    this.engine = new InferenceEngine({ ...config.inference, maxInputSize: config.models.maxInputSize }, this.metrics);
+    this.engine = new InferenceEngine(
+      { ...config.inference, executionProviders, maxInputSize: config.models.maxInputSize },
+      this.metrics,
+    );
     this.admission = new Admission(config.inspections.maxInFlight, () => this.metrics.admissionRefused());
     this.loader = new ModelLoaderService(db, objectStore, this.engine, pubSub, logger, config.models);
     const runnerSettings = { resize: config.inspections.resize, imageMaxPixels: config.datasets.imageMaxPixels };
@@ -110,6 +136,8 @@ export class InspectionDomain {
       [ModelResolver, new ModelResolver(this.models)],
       [CategoryActiveModelResolver, new CategoryActiveModelResolver(this.models)],
       [InspectionResolver, new InspectionResolver(this.inspections, this.inspectionImages)],
+      [HealthInferenceResolver, new HealthInferenceResolver(this.engine)],
+      [ModelPlacementResolver, new ModelPlacementResolver(this.engine)],
     ];
   }
 

@@ -128,6 +128,8 @@ export const configSchema = z
           .filter((entry) => entry.length > 0),
       )
       .pipe(z.array(z.enum(['cpu', 'cuda', 'webgpu'])).min(1, 'must name at least one of cpu, cuda, webgpu')),
+    /** When a provider of INFERENCE_EXECUTION_PROVIDERS cannot run here: `cpu` runs without it, `fail` refuses to start. */
+    INFERENCE_PROVIDER_FALLBACK: z.enum(['cpu', 'fail']).default('cpu'),
     INFERENCE_MAX_BATCH_SIZE: positiveInt.max(256).default(4),
     INFERENCE_MAX_QUEUE_DELAY_MS: z.coerce.number().min(0).max(1000).default(2),
     INFERENCE_MAX_QUEUE_LENGTH: positiveInt.default(64),
@@ -253,6 +255,8 @@ export interface Config {
     threadNice: number;
     graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
     executionProviders: Array<'cpu' | 'cuda' | 'webgpu'>;
+    /** Checked at start (src/inference/execution-providers.ts). */
+    providerFallback: 'cpu' | 'fail';
     maxBatchSize: number;
     maxQueueDelayMs: number;
     maxQueueLength: number;
@@ -364,6 +368,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       threadNice: env.INFERENCE_THREAD_NICE,
       graphOptimizationLevel: env.INFERENCE_GRAPH_OPTIMIZATION_LEVEL,
       executionProviders: env.INFERENCE_EXECUTION_PROVIDERS,
+      providerFallback: env.INFERENCE_PROVIDER_FALLBACK,
       maxBatchSize: env.INFERENCE_MAX_BATCH_SIZE,
       maxQueueDelayMs: env.INFERENCE_MAX_QUEUE_DELAY_MS,
       maxQueueLength: env.INFERENCE_MAX_QUEUE_LENGTH,

@@ -86,6 +86,8 @@ export interface LoadedModel {
   /** [height, width] the tensors passed to `infer` must have (3 × H × W values). */
   readonly inputSize: readonly [height: number, width: number];
   readonly signature: SessionSignature;
+  /** The provider its sessions were created with first (the others take only what it cannot run). */
+  readonly executionProvider: ExecutionProvider;
   readonly warmed: true;
   /** Slowest worker's warm-up inference. */
   readonly warmupMs: number;
@@ -123,6 +125,7 @@ export interface InferOptions {
 
 export interface ModelStats extends Readonly<QueueCounters> {
   readonly key: string;
+  readonly executionProvider: ExecutionProvider;
   readonly queued: number;
   readonly runningBatches: number;
   readonly averageBatchSize: number;
@@ -284,6 +287,7 @@ export class InferenceEngine {
         metadata,
         inputSize: metadata.inputSize,
         signature: opened[0].signature,
+        executionProvider: this.options.executionProviders[0] ?? 'cpu',
         warmed: true,
         warmupMs: Math.max(...opened.map((outcome) => outcome.warmupMs)),
         loadedAt: new Date(),
@@ -424,6 +428,11 @@ export class InferenceEngine {
     return results;
   }
 
+  /** The provider `key`'s sessions run on, or null when it is not loaded. */
+  executionProviderOf(key: string): ExecutionProvider | null {
+    return this.models.get(key)?.loaded.executionProvider ?? null;
+  }
+
   stats(): EngineStats {
     return {
       workers: this.options.workers,
@@ -431,6 +440,7 @@ export class InferenceEngine {
       workerBacklog: this.pool.backlog,
       models: [...this.models.values()].map(({ loaded, queue }) => ({
         key: loaded.key,
+        executionProvider: loaded.executionProvider,
         ...queue.counters,
         queued: queue.queued,
         runningBatches: queue.running,

@@ -22,7 +22,7 @@ export function checkExecutionProviders(providers: readonly ExecutionProvider[])
   if (!found) {
     throw new Error(
       `execution provider "cuda" is not installed: ${binDir} has no libonnxruntime_providers_cuda. ` +
-        'Run onnxruntime-node\'s install script with ONNXRUNTIME_NODE_INSTALL_CUDA=v12 (needs internet and CUDA 12), or use "cpu"/"webgpu".',
+        'Install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` (needs internet and CUDA 12), or use "cpu"/"webgpu".',
     );
   }
 }

@@ -5,6 +5,8 @@ import type { InferenceObserver } from '../inference/engine';
 export interface InspectionFigures {
   /** Requests waiting in each loaded model's queue. */
   queueLengths(): Array<{ modelVersionId: string; queued: number }>;
+  /** Each loaded model and the execution provider its sessions run on. */
+  loadedModels(): Array<{ modelVersionId: string; executionProvider: string }>;
   /** Images being inspected now (INSPECT_MAX_IN_FLIGHT bounds it). */
   imagesInFlight(): number;
 }
@@ -58,6 +60,17 @@ export class InspectionMetrics implements InferenceObserver {
         this.reset();
         for (const { modelVersionId, queued } of figures.queueLengths())
           this.set({ model_version_id: modelVersionId }, queued);
+      },
+    });
+    new Gauge({
+      name: 'inference_model_loaded',
+      help: '1 for each model version loaded in this process, labelled with the execution provider it runs on',
+      labelNames: [...MODEL_LABEL, 'execution_provider'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { modelVersionId, executionProvider } of figures.loadedModels())
+          this.set({ model_version_id: modelVersionId, execution_provider: executionProvider }, 1);
       },
     });
     new Gauge({

@@ -13,6 +13,8 @@ let metrics: InspectionMetrics;
 beforeEach(() => {
   metrics = new InspectionMetrics({
     queueLengths: () => engine.stats().models.map(({ key, queued }) => ({ modelVersionId: key, queued })),
+    loadedModels: () =>
+      engine.stats().models.map(({ key, executionProvider }) => ({ modelVersionId: key, executionProvider })),
     imagesInFlight: () => 0,
   });
   engine = new InferenceEngine(
@@ -48,6 +50,7 @@ test('batches, latencies, queue lengths and QUEUE_FULL per loaded model; its ser
   expect(await sample(`inference_request_duration_seconds_count${a}`)).toBe(5);
   expect(await sample(`inference_queue_length${a}`)).toBe(0);
   expect(await sample('inference_queue_length{model_version_id="model-b"}')).toBe(0);
+  expect(await sample('inference_model_loaded{model_version_id="model-a",execution_provider="cpu"}')).toBe(1);
 
   await engine.unloadModel('model-a');
   const text = await metrics.registry.metrics();

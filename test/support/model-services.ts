@@ -36,7 +36,7 @@ export async function createModelServices(env: Record<string, string> = {}): Pro
   const config = loadConfig({ ...TEST_ENV, ...env });
   const logger = pino({ level: 'silent' });
   const { db, objectStore, pubSub, jobQueue } = datasets;
-  const inspection = new InspectionDomain({ config, db, objectStore, pubSub, datasets, logger });
+  const inspection = await InspectionDomain.create({ config, db, objectStore, pubSub, datasets, logger });
   await inspection.openImageUrls();
   const evaluation = await EvaluationDomain.create({
     config,

@@ -1,7 +1,7 @@
 import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
 import type { Client as WebSocketClient } from 'graphql-ws';
 
-/** The subscriptions' websocket as a page can show it ('idle': no subscription open yet). */
+/** The subscriptions' websocket as a page can show it ('idle': no subscription open). */
 export type SocketState = 'idle' | 'connecting' | 'connected' | 'reconnecting';
 
 const SocketStateContext = createContext<SocketState>('idle');
@@ -14,18 +14,13 @@ export function useSocketState(): SocketState {
 export function SocketStateProvider({ socket, children }: { socket: WebSocketClient; children: ReactNode }) {
   const [state, setState] = useState<SocketState>('idle');
   useEffect(() => {
-    let wasConnected = false;
     const stops = [
-      socket.on('connecting', () => setState(wasConnected ? 'reconnecting' : 'connecting')),
-      socket.on('connected', () => {
-        wasConnected = true;
-        setState('connected');
-      }),
-      // 1000: the client closed it (lazy: no subscription left); anything else was lost.
-      socket.on('closed', (event) => {
-        const normal = (event as CloseEvent | undefined)?.code === 1000;
-        setState(wasConnected && !normal ? 'reconnecting' : 'idle');
-      }),
+      socket.on('connecting', (isRetry) => setState(isRetry ? 'reconnecting' : 'connecting')),
+      socket.on('connected', () => setState('connected')),
+      // 1000: the client closed it (lazy: no subscription left); anything else was lost and is retried.
+      socket.on('closed', (event) =>
+        setState((event as CloseEvent | undefined)?.code === 1000 ? 'idle' : 'reconnecting'),
+      ),
     ];
     return () => stops.forEach((stop) => stop());
   }, [socket]);
