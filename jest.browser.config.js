@@ -5,6 +5,7 @@
  */
 module.exports = {
   ...require('./jest.config.js'),
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/browser/tsconfig.json' }] },
   testMatch: ['<rootDir>/test/browser/**/*.browser.ts'],
   testTimeout: 180000,
   maxWorkers: 1,
