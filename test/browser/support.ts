@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { GraphQLTestClient } from '../support/graphql-client';
-import { startTestServer, type TestServer } from '../support/test-server';
+import { freePort, startTestServer, type TestServer } from '../support/test-server';
 
 export const SCREENSHOT_DIR = path.resolve(__dirname, 'screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -19,12 +19,16 @@ export interface ConsoleServer {
   demo: { datasetId: string; categoryId: string; categoryName: string; modelId: string };
   /** A new key of that role. */
   key(role: Role): Promise<string>;
+  /** Stops the service and starts it again on the same port, database and bucket (open pages stay). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** The service with the demo seeded, its bucket open to browser uploads (as in embedded mode). */
 export async function startConsoleServer(env: Record<string, string> = {}): Promise<ConsoleServer> {
-  const server = await startTestServer({ env: { SEED_DEMO: 'true', S3_CORS_ALLOWED_ORIGINS: '*', ...env } });
+  // A fixed port, so that a restarted service is where the open pages look for it.
+  const serverEnv = { SEED_DEMO: 'true', S3_CORS_ALLOWED_ORIGINS: '*', PORT: String(await freePort()), ...env };
+  let server = await startTestServer({ env: serverEnv });
   const admin = new GraphQLTestClient(server.url, server.adminKey);
   const { datasets } = await admin.data<{
     datasets: {
@@ -38,7 +42,9 @@ export async function startConsoleServer(env: Record<string, string> = {}): Prom
   if (!dataset || !category?.activeModel) throw new Error('the demo was not seeded');
   let keys = 0;
   return {
-    server,
+    get server() {
+      return server;
+    },
     admin,
     demo: {
       datasetId: dataset.id,
@@ -52,6 +58,11 @@ export async function startConsoleServer(env: Record<string, string> = {}): Prom
         { name: `browser-${role.toLowerCase()}-${++keys}`, role },
       );
       return createApiKey.secret;
+    },
+    restart: async () => {
+      const { databaseUrl, bucket, adminKey } = server;
+      await server.stop();
+      server = await startTestServer({ env: serverEnv, databaseUrl, bucket, adminKey });
     },
     stop: async () => {
       await server.stop();
