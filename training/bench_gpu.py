@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from .data import ImageDataset, scan_category
 from .losses import ast_mfr_loss
 from .model import ASTMFR, ModelConfig, count_parameters
+from .runtime import Runtime, add_device_argument, exits_on_usage_error
 
 SMOKE_CONFIG = ModelConfig(width_divisor=16, blocks=(1, 1, 1), input_size=(32, 32))
 
@@ -82,9 +83,10 @@ def training_throughput(model: ASTMFR, loader: DataLoader, device: torch.device,
     }
 
 
+@exits_on_usage_error
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda")
+    add_device_argument(parser, default="cuda")
     parser.add_argument("--smoke", action="store_true", help="tiny configuration (to test the script on CPU)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--images", type=int, default=320, help="synthetic training images per epoch")
@@ -94,10 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="also write the JSON result here")
     args = parser.parse_args(argv)
 
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("CUDA is not available (torch.cuda.is_available() is False)")
-    torch.backends.cudnn.benchmark = True
+    device = Runtime.select(args.device).device
     torch.manual_seed(0)
     config = SMOKE_CONFIG if args.smoke else ModelConfig()
     model = ASTMFR(config).to(device)

@@ -1,9 +1,15 @@
-"""Trainer checkpoints: model configuration, weights, and what the export needs for its metadata
-(category, training-data summary, score statistics on held-out normal images)."""
+"""Trainer checkpoints.
+
+``model.pt`` / ``best.pt`` (:func:`save_checkpoint`): model configuration, weights, and what the
+export needs for its metadata (category, training-data summary, score statistics on held-out
+normal images). ``last.pt`` (:func:`save_training_state`): everything ``--resume`` needs to
+continue a run exactly.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +19,7 @@ import torch
 from .model import ASTMFR, ModelConfig
 
 CHECKPOINT_FORMAT = "ast-mfr-checkpoint/1"
+TRAINING_STATE_FORMAT = "ast-mfr-training-state/1"
 
 
 @dataclass
@@ -54,13 +61,20 @@ class CheckpointInfo:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def save_checkpoint(path: Path, model: ASTMFR, info: CheckpointInfo) -> None:
+def save_atomically(data: dict[str, Any], path: Path) -> None:
+    """Write through a temporary file, so that an interrupted run never leaves a truncated file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
+    partial = path.with_name(f".{path.name}.partial")
+    torch.save(data, partial)
+    os.replace(partial, path)
+
+
+def save_checkpoint(path: Path, model: ASTMFR, info: CheckpointInfo) -> None:
+    save_atomically(
         {
             "format": CHECKPOINT_FORMAT,
             "model_config": model.config.to_dict(),
-            "state_dict": model.state_dict(),
+            "state_dict": {name: tensor.cpu() for name, tensor in model.state_dict().items()},
             "category": info.category,
             "training_data": info.training_data,
             "calibration": asdict(info.calibration),
@@ -85,3 +99,34 @@ def load_checkpoint(path: Path) -> tuple[ASTMFR, CheckpointInfo]:
         history=data["history"],
     )
     return model, info
+
+
+@dataclass
+class TrainingState:
+    """A run after ``epoch`` epochs: ``last.pt``. ``run`` is the configuration a resumed run must
+    match; ``rng`` holds the global generators (``Runtime.rng_state``) and ``loader_rng`` the
+    shuffling generator of the training DataLoader."""
+
+    run: dict[str, Any]
+    epoch: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scaler: dict[str, Any]
+    rng: dict[str, Any]
+    loader_rng: torch.Tensor
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_loss: float
+    best_model: dict[str, torch.Tensor]
+
+
+def save_training_state(path: Path, state: TrainingState) -> None:
+    # Not dataclasses.asdict: it would deep-copy every tensor.
+    save_atomically({"format": TRAINING_STATE_FORMAT, **{f.name: getattr(state, f.name) for f in fields(state)}}, path)
+
+
+def load_training_state(path: Path) -> TrainingState:
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or data.pop("format", None) != TRAINING_STATE_FORMAT:
+        raise ValueError(f"{path} is not a training state ({TRAINING_STATE_FORMAT}, the last.pt of training.train)")
+    return TrainingState(**data)

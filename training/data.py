@@ -157,10 +157,19 @@ class ImageDataset(Dataset[Tensor]):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> Tensor:
+    def _rgb(self, index: int) -> np.ndarray:
         if index not in self._cache:
             self._cache[index] = load_rgb(self.paths[index], self.size)
-        image = normalize(self._cache[index])
+        return self._cache[index]
+
+    def preload(self) -> None:
+        """Decode every image now, e.g. before DataLoader workers are forked: they inherit the
+        cache instead of decoding again in every epoch."""
+        for index in range(len(self)):
+            self._rgb(index)
+
+    def __getitem__(self, index: int) -> Tensor:
+        image = normalize(self._rgb(index))
         if "hflip" in self.augment and torch.rand(()) < 0.5:
             image = image.flip(2)
         if "vflip" in self.augment and torch.rand(()) < 0.5:

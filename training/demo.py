@@ -30,6 +30,7 @@ from .evaluate import evaluate_samples
 from .export import export
 from .fixtures import FixtureImage, write_fixtures
 from .model import ModelConfig, count_parameters
+from .runtime import configure_logging
 from .train import TrainConfig, train
 from .verify import verify_or_exit
 
@@ -172,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fixtures-dir", type=Path, default=ROOT / "test" / "fixtures" / "model")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
+    configure_logging()
 
     category = generate_data(args.work_dir / "data")
     config = TrainConfig(
@@ -183,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         batch_size=BATCH_SIZE,
         calibrate_teacher_bn=True,
         seed=TRAIN_SEED,
+        device="cpu",
     )
     started, cpu_started = time.perf_counter(), time.process_time()
     checkpoint = train(config)

@@ -2,7 +2,9 @@
 
 Usage::
 
-    python -m training.evaluate --checkpoint training/out/run/model.pt --data <category dir>
+    python -m training.evaluate --checkpoint training/out/run/model.pt --data <category dir> [--device cuda]
+
+The model runs in float32 on the chosen device (default: CUDA when available).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from scipy import ndimage, stats
 from .checkpoint import load_checkpoint
 from .data import TestSample, load_mask, preprocess, scan_category
 from .model import ASTMFR
+from .runtime import Runtime, add_device_argument, exits_on_usage_error, module_device
 
 PRO_FPR_LIMIT = 0.3
 
@@ -83,14 +86,15 @@ def aupro(maps: np.ndarray, masks: np.ndarray, fpr_limit: float = PRO_FPR_LIMIT)
 
 @torch.no_grad()
 def predict(model: ASTMFR, paths: Sequence[Path], batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Anomaly maps ``[N, H, W]`` and scores ``[N]`` for image files."""
+    """Anomaly maps ``[N, H, W]`` and scores ``[N]`` for image files, computed on the model's device."""
     model.eval()
+    device = module_device(model)
     maps, scores = [], []
     for start in range(0, len(paths), batch_size):
         batch = torch.stack([preprocess(p, model.config.input_size) for p in paths[start : start + batch_size]])
-        amap, score = model(batch)
-        maps.append(amap[:, 0].numpy())
-        scores.append(score.numpy())
+        amap, score = model(batch.to(device))
+        maps.append(amap[:, 0].cpu().numpy())
+        scores.append(score.cpu().numpy())
     return np.concatenate(maps), np.concatenate(scores)
 
 
@@ -115,13 +119,17 @@ def evaluate_samples(model: ASTMFR, samples: Sequence[TestSample], batch_size: i
     }
 
 
+@exits_on_usage_error
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True, help="MVTec-style category directory")
     parser.add_argument("--batch-size", type=int, default=16)
+    add_device_argument(parser)
     args = parser.parse_args(argv)
+    runtime = Runtime.select(args.device)
     model, _ = load_checkpoint(args.checkpoint)
+    model.to(runtime.device)
     metrics = evaluate_samples(model, scan_category(args.data).test, args.batch_size)
     metrics.pop("scores")
     print(json.dumps(metrics, indent=2))

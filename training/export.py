@@ -13,7 +13,9 @@ Usage::
 
     python -m training.export --checkpoint training/out/run/model.pt [--out training/out/run/model.onnx]
 
-The parity check (``training.verify``) runs automatically after writing the file.
+The graph is always built from the checkpoint's float32 weights on the CPU, whatever --device
+says (so that the file does not depend on the machine); --device only chooses where the PyTorch
+side of the parity check (``training.verify``), run automatically after writing the file, runs.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .contract import BATCH_DIM, FORMAT_VERSION, INPUT_NAME, OPSET, OUTPUT_MAP, 
 from .data import IMAGENET_MEAN, IMAGENET_STD
 from .losses import NORM_EPS
 from .model import ASTMFR, MFR, AnomalyMapHead
+from .runtime import Runtime, add_device_argument, exits_on_usage_error
 from .verify import verify_or_exit
 
 
@@ -256,16 +259,24 @@ def export(model: ASTMFR, info: CheckpointInfo, path: Path) -> Path:
     return path
 
 
+@exits_on_usage_error
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint written by training.train")
     parser.add_argument("--out", type=Path, help="ONNX file to write (default: next to the checkpoint)")
+    add_device_argument(
+        parser,
+        default="cpu",
+        note="; only for the PyTorch side of the parity check: the ONNX graph is always built from "
+        "the checkpoint's float32 weights on the CPU",
+    )
     args = parser.parse_args(argv)
+    device = Runtime.select(args.device).device
     out = args.out or args.checkpoint.with_suffix(".onnx")
     model, info = load_checkpoint(args.checkpoint)
     export(model, info, out)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
-    verify_or_exit(out, args.checkpoint)
+    verify_or_exit(out, args.checkpoint, device=device)
 
 
 if __name__ == "__main__":

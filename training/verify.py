@@ -7,9 +7,10 @@ input/output names, types and shapes, and the metadata keys.
 
 Usage::
 
-    python -m training.verify model.onnx [--checkpoint model.pt]
+    python -m training.verify model.onnx [--checkpoint model.pt] [--device cuda]
 
-The checkpoint defaults to the ``.pt`` file next to the ONNX file with the same stem.
+The checkpoint defaults to the ``.pt`` file next to the ONNX file with the same stem. The PyTorch
+side runs in full float32 (no TF32) on --device, the CPU by default; onnxruntime on the CPU.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .contract import (
     PARITY_TOLERANCE,
 )
 from .model import ASTMFR
+from .runtime import Runtime, add_device_argument, exits_on_usage_error, ieee_float32, module_device
 
 
 class VerificationError(Exception):
@@ -95,11 +97,12 @@ def contract_problems(proto: onnx.ModelProto, input_size: tuple[int, int]) -> li
 
 
 def parity(onnx_path: Path, model: ASTMFR, batch: int = 2, seed: int = 0) -> ParityReport:
-    """Maximum absolute differences between onnxruntime and PyTorch on seeded random inputs."""
+    """Maximum absolute differences between onnxruntime and PyTorch (on the model's device) on
+    seeded random inputs."""
     h, w = model.config.input_size
     image = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        torch_map, torch_score = model.eval()(image)
+    with torch.no_grad(), ieee_float32():
+        torch_map, torch_score = (t.cpu() for t in model.eval()(image.to(module_device(model))))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     onnx_map, onnx_score = session.run([OUTPUT_MAP, OUTPUT_SCORE], {INPUT_NAME: image.numpy()})
     if onnx_map.shape != tuple(torch_map.shape) or onnx_score.shape != tuple(torch_score.shape):
@@ -114,12 +117,15 @@ def parity(onnx_path: Path, model: ASTMFR, batch: int = 2, seed: int = 0) -> Par
     )
 
 
-def verify(onnx_path: Path, checkpoint: Path | None = None, batch: int = 2) -> ParityReport:
+def verify(
+    onnx_path: Path, checkpoint: Path | None = None, batch: int = 2, device: torch.device = torch.device("cpu")
+) -> ParityReport:
     """Check the contract and PyTorch parity; raises :class:`VerificationError` on any failure."""
     checkpoint = checkpoint or onnx_path.with_suffix(".pt")
     if not checkpoint.is_file():
         raise VerificationError(f"checkpoint {checkpoint} not found (pass --checkpoint)")
     model, _ = load_checkpoint(checkpoint)
+    model.to(device)
     problems = contract_problems(onnx.load(str(onnx_path), load_external_data=False), model.config.input_size)
     if problems:
         raise VerificationError("; ".join(problems))
@@ -132,9 +138,11 @@ def verify(onnx_path: Path, checkpoint: Path | None = None, batch: int = 2) -> P
     return report
 
 
-def verify_or_exit(onnx_path: Path, checkpoint: Path | None = None, batch: int = 2) -> ParityReport:
+def verify_or_exit(
+    onnx_path: Path, checkpoint: Path | None = None, batch: int = 2, device: torch.device = torch.device("cpu")
+) -> ParityReport:
     try:
-        report = verify(onnx_path, checkpoint, batch)
+        report = verify(onnx_path, checkpoint, batch, device)
     except VerificationError as error:
         print(f"VERIFY FAILED {onnx_path}: {error}", file=sys.stderr)
         sys.exit(1)
@@ -145,13 +153,15 @@ def verify_or_exit(onnx_path: Path, checkpoint: Path | None = None, batch: int =
     return report
 
 
+@exits_on_usage_error
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("onnx", type=Path)
     parser.add_argument("--checkpoint", type=Path, help="default: <onnx without suffix>.pt")
     parser.add_argument("--batch", type=int, default=2)
+    add_device_argument(parser, default="cpu", note="; where the PyTorch side of the parity check runs")
     args = parser.parse_args(argv)
-    verify_or_exit(args.onnx, args.checkpoint, args.batch)
+    verify_or_exit(args.onnx, args.checkpoint, args.batch, Runtime.select(args.device).device)
 
 
 if __name__ == "__main__":
