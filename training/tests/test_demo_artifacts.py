@@ -13,6 +13,7 @@ import torch
 
 from training.checkpoint import load_checkpoint
 from training.data import preprocess
+from training.quantize import int8_problems
 from training.verify import contract_problems
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,3 +56,21 @@ def test_fixtures_match_the_committed_model() -> None:
             # The fixture was written by PyTorch on another CPU; its float32 kernels may differ
             # there in the last place (seen: 1.19e-7 on an AMD EPYC), so compare at float32 scale.
             np.testing.assert_allclose(torch_score.numpy(), read(case["score"]), rtol=1e-6, atol=1e-6)
+
+
+def test_int8_twin_keeps_the_contract_the_guard_passed_it_and_it_scores_like_fp32() -> None:
+    int8 = MODEL.with_name("model.int8.onnx")
+    model, _ = load_checkpoint(MODEL.with_suffix(".pt"))
+    proto = onnx.load(str(int8))
+    assert int8_problems(proto, model.config.input_size) == []
+    props = {p.key: p.value for p in proto.metadata_props}
+    fp32_props = {p.key: p.value for p in onnx.load(str(MODEL)).metadata_props}
+    assert {key: props[key] for key in fp32_props} == fp32_props
+    guard = json.loads(props["quantization_metrics"])
+    assert all(delta >= -guard["tolerance_points"] for delta in guard["delta_points"].values())
+    # Int8 noise, not float32 noise: the guard measured a largest score difference of 0.056.
+    manifest = json.loads((FIXTURES / "manifest.json").read_text())
+    session = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
+    for case in manifest["cases"]:
+        _, score = session.run(None, {"image": read(case["input"])})
+        np.testing.assert_allclose(score, read(case["score"]), atol=0.1, rtol=0)
