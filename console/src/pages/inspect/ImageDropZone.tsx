@@ -1,5 +1,5 @@
 import { useState, type DragEvent } from 'react';
-import { ACCEPT_ATTRIBUTE } from './image-content-type';
+import { ACCEPT_IMAGE_FILES } from '../../api/image-types';
 
 /** A drop target for one image, with a file input for those who would rather pick it. */
 export function ImageDropZone({ disabled, onFile }: { disabled: boolean; onFile(file: File): void }) {
@@ -32,7 +32,7 @@ export function ImageDropZone({ disabled, onFile }: { disabled: boolean; onFile(
         or choose a file
         <input
           type="file"
-          accept={ACCEPT_ATTRIBUTE}
+          accept={ACCEPT_IMAGE_FILES}
           disabled={disabled}
           data-testid="inspect-file-input"
           onChange={(event) => {

@@ -4,7 +4,7 @@ import { problemsOf, type ApiProblem } from '../../api/errors';
 import { putToPresignedUrl, sha256Hex } from '../../api/presigned-put';
 import { graphql } from '../../gql';
 import type { InspectUploadedImageMutation } from '../../gql/graphql';
-import { imageContentType } from './image-content-type';
+import { imageContentType } from '../../api/image-types';
 
 const InspectRequestUploadDocument = graphql(`
   mutation InspectRequestUpload($input: RequestInspectionUploadInput!) {
@@ -111,7 +111,12 @@ export function useInspectUpload(): [InspectState, (file: File, categoryId: stri
         return update({ phase: 'failed', file, problems: [{ code: 'FILE_UNREADABLE', message: messageOf(error) }] });
       }
       const target = await requestUpload({
-        input: { contentType: imageContentType(file), byteSize: file.size, sha256 },
+        input: {
+          // A type the service does not take is still sent: it answers with its own code.
+          contentType: imageContentType(file) ?? (file.type || 'application/octet-stream'),
+          byteSize: file.size,
+          sha256,
+        },
       });
       if (!target.data) return update({ phase: 'failed', file, problems: problemsOrUnknown(target.error) });
       const { uploadId, url, headers } = target.data.requestInspectionUpload;

@@ -2,7 +2,7 @@ import { useState, type ChangeEvent, type DragEvent } from 'react';
 import type { ApiProblem } from '../../api/errors';
 import { ProblemList } from '../../ui/ProblemList';
 import { filesOfDrop, filesOfInput, type PickedFile } from './collect-files';
-import { ACCEPT_IMAGES } from './upload-files';
+import { ACCEPT_IMAGE_FILES } from '../../api/image-types';
 
 /** Not in React's input attributes, yet what every current browser knows for picking a folder. */
 const FOLDER_PICKER = { webkitdirectory: '' };
@@ -45,7 +45,7 @@ export function FileDropZone({ onFiles }: { onFiles(files: PickedFile[]): void }
       <div className="upload-pickers">
         <label className="upload-pick">
           Choose files
-          <input type="file" multiple accept={ACCEPT_IMAGES} onChange={pick} data-testid="upload-file-input" />
+          <input type="file" multiple accept={ACCEPT_IMAGE_FILES} onChange={pick} data-testid="upload-file-input" />
         </label>
         <label className="upload-pick">
           Choose a folder

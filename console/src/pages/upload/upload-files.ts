@@ -1,30 +1,5 @@
 import type { ApiProblem } from '../../api/errors';
 
-/** The image types the service stores, by file extension (what a folder's files are known by). */
-const CONTENT_TYPES_BY_EXTENSION: Readonly<Record<string, string>> = {
-  png: 'image/png',
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  bmp: 'image/bmp',
-  tif: 'image/tiff',
-  tiff: 'image/tiff',
-};
-const ACCEPTED_CONTENT_TYPES = new Set(Object.values(CONTENT_TYPES_BY_EXTENSION));
-
-/** For <input accept>: the content types and the extensions. */
-export const ACCEPT_IMAGES = [
-  ...ACCEPTED_CONTENT_TYPES,
-  ...Object.keys(CONTENT_TYPES_BY_EXTENSION).map((extension) => `.${extension}`),
-].join(',');
-
-/** The content type to declare for a file, or null for one the service would not take. */
-export function imageContentType(filename: string, browserType: string): string | null {
-  const extension = /\.([^./]+)$/.exec(filename)?.[1]?.toLowerCase();
-  const byExtension = extension ? CONTENT_TYPES_BY_EXTENSION[extension] : undefined;
-  if (byExtension) return byExtension;
-  return ACCEPTED_CONTENT_TYPES.has(browserType) ? browserType : null;
-}
-
 export function chunk<T>(items: readonly T[], size: number): T[][] {
   const chunks: T[][] = [];
   for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));

@@ -4,7 +4,8 @@ import { problemsOf, type ApiProblem } from '../../api/errors';
 import { graphql } from '../../gql';
 import type { PickedFile } from './collect-files';
 import { uploadItems, type UpdateItem, type UploadApi } from './run-upload';
-import { fileIdentity, fileIndexOfArgument, imageContentType, IN_PROGRESS, type UploadItem } from './upload-files';
+import { imageContentType } from '../../api/image-types';
+import { fileIdentity, fileIndexOfArgument, IN_PROGRESS, type UploadItem } from './upload-files';
 
 const UploadRequestTargetsDocument = graphql(`
   mutation UploadRequestTargets($input: RequestImageUploadsInput!) {
@@ -51,7 +52,7 @@ function reducer(items: UploadItem[], action: Action): UploadItem[] {
         const id = fileIdentity(path, file);
         if (known.has(id)) continue;
         known.add(id);
-        const contentType = imageContentType(file.name, file.type);
+        const contentType = imageContentType(file);
         added.push({
           id,
           file,
