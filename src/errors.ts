@@ -44,6 +44,12 @@ export const ErrorCode = {
   URL_EXPIRED: 'URL_EXPIRED',
   /** An overlay not drawn yet whose input image was deleted since. */
   INPUT_IMAGE_GONE: 'INPUT_IMAGE_GONE',
+  /**
+   * A model version's failureCode: an INT8 file whose guard evaluation, on the snapshot of an fp32
+   * version's evaluation, dropped a metric by more than MODEL_ACCURACY_TOLERANCE_POINTS (or
+   * did not finish).
+   */
+  ACCURACY_GUARD: 'ACCURACY_GUARD',
 
   // Evaluations.
   EVALUATION_NOT_CANCELLABLE: 'EVALUATION_NOT_CANCELLABLE',

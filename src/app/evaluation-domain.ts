@@ -36,6 +36,8 @@ export class EvaluationDomain {
       pubSub,
       inspection.runner,
       datasets.snapshots,
+      // The guard evaluations of INT8 versions end in the model registry's accuracy guard.
+      inspection.models.accuracyGuard,
       {
         batchSize: config.evaluations.batchSize,
         jobExpireSeconds: config.evaluations.jobExpireSeconds,
@@ -52,6 +54,8 @@ export class EvaluationDomain {
       pubSub,
       logger,
     );
+    // The accuracy guard (model registry, built first) queues its evaluations here.
+    inspection.models.accuracyGuard.connect(this.evaluations);
   }
 
   static async create(deps: EvaluationDomainDependencies): Promise<EvaluationDomain> {

@@ -107,7 +107,11 @@ export class InspectionDomain {
       datasets.categories,
       datasets.snapshots,
       pubSub,
-      { maxBytes: config.models.maxBytes, uploadUrlExpirySeconds: config.datasets.uploadUrlExpirySeconds },
+      {
+        maxBytes: config.models.maxBytes,
+        uploadUrlExpirySeconds: config.datasets.uploadUrlExpirySeconds,
+        accuracyTolerancePoints: config.accuracyGuard.tolerancePoints,
+      },
       logger,
     );
     this.datasetImages = new DatasetImageCache(config.inspections.datasetImageCacheBytes, (key) =>

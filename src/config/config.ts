@@ -109,6 +109,8 @@ export const configSchema = z
     MODEL_MAX_INPUT_SIZE: positiveInt.default(4096),
     /** A model whose first (warm-up) run takes longer is refused with INVALID_MODEL. */
     MODEL_WARMUP_TIMEOUT_MS: positiveInt.default(60_000),
+    /** The INT8 accuracy guard: the largest drop of image AUROC, pixel AUROC or AUPRO against fp32, in points (0.01). */
+    MODEL_ACCURACY_TOLERANCE_POINTS: z.coerce.number().min(0).max(100).default(0.5),
     /** Dataset image bytes kept in memory for repeated inspections (src/images/dataset-image-cache.ts); 0: none. */
     DATASET_IMAGE_CACHE_MB: z.coerce.number().int().min(0).max(65_536).default(64),
     SEED_DEMO: booleanFlag.optional(),
@@ -237,6 +239,11 @@ export interface Config {
     /** Seed the demo dataset and model on the first start; undefined: only with embedded PostgreSQL. */
     seedDemo: boolean | undefined;
   };
+  /** The INT8 versions' accuracy guard (src/services/accuracy-guard.service.ts). */
+  accuracyGuard: {
+    /** Largest drop, in points (0.01), of image AUROC, pixel AUROC or AUPRO against the fp32 version's evaluation. */
+    tolerancePoints: number;
+  };
   inspections: {
     batchMaxImages: number;
     /** Images being inspected at once in this process; more are refused with QUEUE_FULL up front. */
@@ -355,6 +362,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       warmupTimeoutMs: env.MODEL_WARMUP_TIMEOUT_MS,
       seedDemo: env.SEED_DEMO,
     },
+    accuracyGuard: { tolerancePoints: env.MODEL_ACCURACY_TOLERANCE_POINTS },
     inspections: {
       batchMaxImages: env.INSPECT_BATCH_MAX_IMAGES,
       maxInFlight: env.INSPECT_MAX_IN_FLIGHT,

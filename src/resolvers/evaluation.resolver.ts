@@ -14,7 +14,7 @@ import {
 } from 'type-graphql';
 import { Role } from '../auth/principal';
 import { CategoryEntity } from '../db/entities/category.entity';
-import type { EvaluationEntity } from '../db/entities/evaluation.entity';
+import { EvaluationEntity } from '../db/entities/evaluation.entity';
 import { ModelVersionEntity } from '../db/entities/model-version.entity';
 import { ImageEntity } from '../db/entities/image.entity';
 import { SnapshotEntity } from '../db/entities/snapshot.entity';
@@ -119,6 +119,21 @@ export function createEvaluationResolver(evaluations: EvaluationService) {
     snapshot(@Root() evaluation: EvaluationEntity, @Ctx() context: RequestContext): Promise<SnapshotEntity | null> {
       return evaluation.snapshotId
         ? context.loaders.byId(SnapshotEntity).load(evaluation.snapshotId)
+        : Promise.resolve(null);
+    }
+
+    @FieldResolver(() => Evaluation, {
+      nullable: true,
+      description:
+        'An accuracy guard’s reference: the fp32 version’s evaluation whose image AUROC, pixel AUROC and AUPRO this one must ' +
+        'match within MODEL_ACCURACY_TOLERANCE_POINTS; null for other evaluations, or once the reference was deleted',
+    })
+    accuracyGuardReference(
+      @Root() evaluation: EvaluationEntity,
+      @Ctx() context: RequestContext,
+    ): Promise<EvaluationEntity | null> {
+      return evaluation.accuracyGuardOf
+        ? context.loaders.byId(EvaluationEntity).load(evaluation.accuracyGuardOf)
         : Promise.resolve(null);
     }
 

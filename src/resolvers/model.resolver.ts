@@ -72,7 +72,12 @@ export class ModelResolver {
     complexity: ({ childComplexity }) => JOB_COST + childComplexity,
     description:
       'Stores the uploaded ONNX file as a new version and validates it (contract checks and one warm-up inference) before answering. ' +
-      'A file that is not a contract model comes back as a FAILED version with failureCode INVALID_MODEL; it is never served.',
+      'A file that is not a contract model comes back as a FAILED version with failureCode INVALID_MODEL; it is never served. ' +
+      'An INT8 file (metadata `quantization`) registered in a category where an fp32 version has a SUCCEEDED evaluation comes back ' +
+      'VALIDATING: an accuracy guard evaluation of it runs on that evaluation’s snapshot (listed in `evaluations`, with ' +
+      'accuracyGuardOf; follow it with evaluationProgress), and the version becomes READY only if image AUROC, pixel AUROC and ' +
+      'AUPRO each dropped by at most MODEL_ACCURACY_TOLERANCE_POINTS, else FAILED with failureCode ACCURACY_GUARD; ' +
+      'modelVersionChanged announces the outcome. Without such an evaluation an INT8 file is validated like any other.',
   })
   registerModel(@Arg('input') input: RegisterModelInput, @Ctx() context: RequestContext): Promise<ModelVersionEntity> {
     return this.modelService.register(input, callerOf(context));

@@ -126,6 +126,15 @@ export class Evaluation {
   @Field(() => String, { nullable: true, description: 'Why it FAILED' })
   error!: string | null;
 
+  @Field(() => ID, {
+    nullable: true,
+    description:
+      'Set on an accuracy guard’s evaluation, queued by registerModel for an INT8 file (metadata `quantization`): the id of the ' +
+      'fp32 version’s evaluation it is compared with (same snapshot and auproLimit), kept if that one is deleted. Its version ' +
+      'stays VALIDATING until this evaluation ends, then becomes READY or FAILED (failureCode ACCURACY_GUARD); null for other evaluations',
+  })
+  accuracyGuardOf!: string | null;
+
   @Field(() => Int, { description: 'Times a worker started on it (more than one after a crash or restart)' })
   attempts!: number;
 

@@ -5,7 +5,8 @@ import { Connection, PageArgs } from './connection.types';
 registerEnumType(ModelStatus, {
   name: 'ModelStatus',
   description:
-    'VALIDATING: stored, being checked by onnxruntime; READY: may be activated and served; FAILED: never served (see failureCode, failureReason)',
+    'VALIDATING: stored, being checked by onnxruntime (an INT8 file: also while its accuracy guard evaluation runs, see ' +
+    'registerModel); READY: may be activated and served; FAILED: never served (see failureCode, failureReason)',
 });
 
 export enum ModelVersionEventKind {
@@ -85,7 +86,10 @@ export class ModelVersion {
   @Field(() => String, {
     nullable: true,
     description:
-      'Stable code of a FAILED validation: INVALID_MODEL (the file breaks docs/model-contract.md), VALIDATION_INTERRUPTED, …',
+      'Stable code of a FAILED validation: INVALID_MODEL (the file breaks docs/model-contract.md), VALIDATION_INTERRUPTED, ' +
+      'ACCURACY_GUARD (an INT8 file whose guard evaluation dropped image AUROC, pixel AUROC or AUPRO by more than ' +
+      'MODEL_ACCURACY_TOLERANCE_POINTS against the fp32 version’s evaluation, or did not finish; failureReason names each ' +
+      'metric, both values, the drop in points and the reference evaluation), …',
   })
   failureCode!: string | null;
 

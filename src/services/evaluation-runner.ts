@@ -26,6 +26,7 @@ import type { AppPubSub } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
 import { mapConcurrently } from '../utils/concurrency';
+import type { AccuracyGuardSettlement, AfterCommit } from './accuracy-guard.service';
 import { ImageInputError, type ModelRunner } from './model-runner.service';
 import type { SnapshotService } from './snapshot.service';
 
@@ -119,6 +120,8 @@ interface EvaluationRun {
  * (evaluation, image), so a run resumed after a crash redoes at most the batch in flight and
  * counts nothing twice), then the metrics from the stored maps. The job's lifecycle (one runner
  * per evaluation at a time, across processes, recovery, hand-back on stop) is TrackedJobs'.
+ * An INT8 version's accuracy guard evaluation runs on its VALIDATING model; its end (SUCCEEDED
+ * or FAILED) is reported to the model domain (`guard`) in the transaction that records it.
  */
 export class EvaluationRunner {
   private readonly jobs: TrackedJobs<EvaluationJobPayload, EvaluationRun, string>;
@@ -130,6 +133,7 @@ export class EvaluationRunner {
     private readonly pubSub: AppPubSub,
     private readonly runner: ModelRunner,
     private readonly snapshots: SnapshotService,
+    private readonly guard: AccuracyGuardSettlement,
     private readonly settings: EvaluationRunnerSettings,
     private readonly logger: Logger,
   ) {
@@ -232,7 +236,10 @@ export class EvaluationRunner {
     if (why.cause === 'error') this.logger.error({ err: why.error, evaluationId }, 'evaluation failed unexpectedly');
     const message = why.cause === 'failed' ? why.reason : `the evaluation failed: ${describe(why.error)}`;
     this.logger.warn({ evaluationId, reason: message }, 'evaluation failed');
-    await this.db.evaluations.failIfRunning(evaluationId, message);
+    const announce = await this.db.transaction(async (tx) =>
+      (await tx.evaluations.failIfRunning(evaluationId, message)) ? this.guard.guardStopped(tx, evaluationId) : null,
+    );
+    announce?.();
   }
 
   /**
@@ -271,9 +278,13 @@ export class EvaluationRunner {
     if (!evaluation.snapshotId) throw new EvaluationFailure('its snapshot was deleted');
     const model = await this.db.models.findById(evaluation.modelId);
     if (!model) throw new EvaluationStopped();
-    if (model.status !== ModelStatus.READY)
+    // An accuracy guard evaluates the INT8 version it decides on, while that is VALIDATING.
+    const evaluable = evaluation.accuracyGuardOf ? ModelStatus.VALIDATING : ModelStatus.READY;
+    if (model.status !== evaluable)
       throw new EvaluationFailure(
-        `model ${model.name} v${model.version} is ${model.status}; only READY models can be evaluated`,
+        evaluation.accuracyGuardOf
+          ? `model ${model.name} v${model.version} is ${model.status}; an accuracy guard evaluates VALIDATING versions only`
+          : `model ${model.name} v${model.version} is ${model.status}; only READY models can be evaluated`,
       );
     const images = (await this.snapshots.listSnapshotImages(evaluation.snapshotId)).filter(
       (image) => image.split === ImageSplit.TEST,
@@ -317,9 +328,18 @@ export class EvaluationRunner {
     if (signal.aborted) throw new JobInterruptedError();
     await this.assertRunning(evaluation.id);
     const metrics = await this.computeMetrics(evaluation, images, width, height);
-    if (!(await this.db.evaluations.succeedIfRunning(evaluation.id, metrics, width, height)))
-      throw new EvaluationStopped();
+    // A guard's version is READY or FAILED in the same transaction: both or neither.
+    const succeeded = await this.db.transaction(async (tx): Promise<{ announce: AfterCommit | null } | null> => {
+      if (!(await tx.evaluations.succeedIfRunning(evaluation.id, metrics, width, height))) return null;
+      return {
+        announce: evaluation.accuracyGuardOf
+          ? await this.guard.guardSucceeded(tx, evaluation.id, loaded.metadata)
+          : null,
+      };
+    });
+    if (!succeeded) throw new EvaluationStopped();
     progress.now();
+    succeeded.announce?.();
   }
 
   private async loadModel(model: ModelVersionEntity): Promise<LoadedModel> {

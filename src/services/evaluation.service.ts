@@ -12,6 +12,7 @@ import { isAnomalousScore } from '../inference';
 import { DEFAULT_PRO_LIMIT, IMAGE_SCORE_RULE } from '../metrics';
 import { subscribeToLiveState } from '../pubsub/live-state';
 import type { AppPubSub } from '../pubsub/pubsub';
+import type { AfterCommit, GuardEvaluationQueue } from './accuracy-guard.service';
 import type { CategoryService } from './category.service';
 import { isUuid } from '../utils/ids';
 import { EVALUATION_QUEUE, type EvaluationJobPayload } from './evaluation-runner';
@@ -46,12 +47,18 @@ export interface EvaluationFilter {
   categoryId?: string | null;
 }
 
+/** Rolls back the insertion of a guard evaluation that has nothing to evaluate. */
+class NothingToEvaluate extends Error {
+  override readonly name = 'NothingToEvaluate';
+}
+
 /**
  * Evaluations of a model on the TEST split of a snapshot: started here (a QUEUED row and a job
  * in one transaction), run by EvaluationRunner in whichever process takes the job, followed
- * with `watch`. The evaluation row is the state of record.
+ * with `watch`. The evaluation row is the state of record. The INT8 accuracy guard of the
+ * model registry queues its evaluations here too (`queueAccuracyGuard`).
  */
-export class EvaluationService {
+export class EvaluationService implements GuardEvaluationQueue {
   constructor(
     private readonly db: Database,
     private readonly jobQueue: JobQueue,
@@ -100,6 +107,39 @@ export class EvaluationService {
           );
       throw error;
     }
+  }
+
+  /**
+   * The accuracy guard's evaluation of a VALIDATING INT8 version: on the reference evaluation's
+   * snapshot, with its AUPRO limit, requested by whoever registered the version; null when the
+   * snapshot is gone or holds no TEST image any more.
+   */
+  async queueAccuracyGuard(model: ModelVersionEntity, reference: EvaluationEntity): Promise<EvaluationEntity | null> {
+    if (!reference.snapshotId) return null;
+    const snapshotId = reference.snapshotId;
+    let evaluation: EvaluationEntity;
+    try {
+      evaluation = await this.db.transaction(async (tx) => {
+        const created = await tx.evaluations.insertQueued({
+          id: randomUUID(),
+          modelId: model.id,
+          snapshotId,
+          auproLimit: reference.auproLimit,
+          imageScoreRule: IMAGE_SCORE_RULE,
+          requestedBy: model.createdBy,
+          accuracyGuardOf: reference.id,
+        });
+        if (!created || created.total === 0) throw new NothingToEvaluate();
+        const payload: EvaluationJobPayload = { evaluationId: created.id };
+        await this.jobQueue.send(EVALUATION_QUEUE, payload, tx.manager);
+        return tx.evaluations.get(created.id);
+      });
+    } catch (error) {
+      if (error instanceof NothingToEvaluate) return null;
+      throw error;
+    }
+    this.jobQueue.wake(EVALUATION_QUEUE);
+    return evaluation;
   }
 
   private async insertQueued(
@@ -196,11 +236,16 @@ export class EvaluationService {
 
   /**
    * QUEUED or RUNNING → CANCELLED. A runner notices within moments (it follows the
-   * evaluation's events and checks between batches) and stops; the job is not retried.
+   * evaluation's events and checks between batches) and stops; the job is not retried. An
+   * accuracy guard's evaluation takes its INT8 version to FAILED (ACCURACY_GUARD) with it.
    */
   async cancel(id: string): Promise<EvaluationEntity> {
     const evaluation = await this.require(id);
-    if (!(await this.db.evaluations.cancel(evaluation.id))) {
+    const cancelled = await this.db.transaction(async (tx): Promise<{ announce: AfterCommit | null } | null> => {
+      if (!(await tx.evaluations.cancel(evaluation.id))) return null;
+      return { announce: await this.models.accuracyGuard.guardStopped(tx, evaluation.id) };
+    });
+    if (!cancelled) {
       const current = await this.require(id);
       throw new AppError(
         ErrorCode.EVALUATION_NOT_CANCELLABLE,
@@ -212,6 +257,7 @@ export class EvaluationService {
       );
     }
     this.pubSub.publish('EVALUATION_UPDATED', evaluation.id, { evaluationId: evaluation.id });
+    cancelled.announce?.();
     return this.require(evaluation.id);
   }
 

@@ -12,6 +12,7 @@ import type { AppPubSub, Topics } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
 import { isUuid } from '../utils/ids';
+import { AccuracyGuard, DEFAULT_ACCURACY_TOLERANCE_POINTS, isQuantized } from './accuracy-guard.service';
 import type { CategoryService } from './category.service';
 import type { ModelLoaderService } from './model-loader.service';
 import { PresignedUploads, type UploadKind, type UploadTargetInfo } from './presigned-upload.service';
@@ -24,6 +25,8 @@ const ABANDONED_VALIDATION_MINUTES = 15;
 export interface ModelSettings {
   maxBytes: number;
   uploadUrlExpirySeconds: number;
+  /** MODEL_ACCURACY_TOLERANCE_POINTS: the largest metric drop the INT8 accuracy guard allows; default 0.5. */
+  accuracyTolerancePoints?: number;
 }
 
 export interface RequestModelUpload {
@@ -108,10 +111,14 @@ function sha256Hex(bytes: Buffer): string {
 /**
  * The model registry. A version is a row first (VALIDATING), then READY or FAILED once
  * onnxruntime has checked the file against docs/model-contract.md and run one warm-up
- * inference; only READY versions are activated or served.
+ * inference; only READY versions are activated or served. An INT8 file (metadata
+ * `quantization`) in a category with a SUCCEEDED evaluation of an fp32 version stays VALIDATING
+ * until its accuracy guard has compared it on the same snapshot (`accuracyGuard`).
  */
 export class ModelService {
   private readonly uploads: PresignedUploads<ModelUploadEntity>;
+  /** The INT8 versions' accuracy guard; the evaluation runner reports the guard evaluations' ends to it. */
+  readonly accuracyGuard: AccuracyGuard;
 
   constructor(
     private readonly db: Database,
@@ -124,6 +131,15 @@ export class ModelService {
     private readonly logger: Logger,
   ) {
     this.uploads = new PresignedUploads(db, objectStore, modelUploadKind(settings), logger);
+    this.accuracyGuard = new AccuracyGuard(
+      db,
+      settings.accuracyTolerancePoints ?? DEFAULT_ACCURACY_TOLERANCE_POINTS,
+      {
+        readyOutcome: (model, metadata) => this.readyOutcome(model, metadata),
+        publishOutcome: (model, kind) => this.publish(model, kind),
+      },
+      logger,
+    );
   }
 
   requestUpload(request: RequestModelUpload, principal: Principal): Promise<UploadTargetInfo> {
@@ -136,7 +152,8 @@ export class ModelService {
    * Stores the uploaded file as a new version and validates it before answering. Problems with
    * the request (unknown category or upload, bytes not arrived, checksum) are errors and store
    * nothing; a file that breaks the contract is a FAILED version (failureCode INVALID_MODEL),
-   * returned like a READY one so that the client sees the reason.
+   * returned like a READY one so that the client sees the reason. An INT8 file whose accuracy
+   * guard was queued comes back VALIDATING; its outcome follows as a modelVersionChanged event.
    */
   async register(request: RegisterModelRequest, principal: Principal): Promise<ModelVersionEntity> {
     const name = checkModelName(request.name);
@@ -244,7 +261,8 @@ export class ModelService {
 
   /**
    * Checks the file (contract checks before and in onnxruntime, and one warm-up inference
-   * within MODEL_WARMUP_TIMEOUT_MS) and records the outcome.
+   * within MODEL_WARMUP_TIMEOUT_MS) and records the outcome; for an INT8 file with a reference
+   * evaluation in its category, queues its accuracy guard instead and leaves it VALIDATING.
    */
   private async validate(model: ModelVersionEntity, bytes: Buffer): Promise<ModelVersionEntity> {
     let metadata: ModelMetadata;
@@ -266,27 +284,45 @@ export class ModelService {
         'FAILED',
       );
     }
+    if (isQuantized(metadata.props)) {
+      try {
+        if (await this.accuracyGuard.start(model)) return await this.db.models.get(model.id);
+      } catch (error) {
+        this.logger.error({ err: error, modelId: model.id }, 'could not queue the accuracy guard of an INT8 model');
+        return this.finishValidation(
+          model,
+          {
+            status: ModelStatus.FAILED,
+            failureCode: ErrorCode.INTERNAL_SERVER_ERROR,
+            failureReason: 'the accuracy guard could not be queued; see the service logs',
+            validatedAt: new Date(),
+          },
+          'FAILED',
+        );
+      }
+    }
+    return this.finishValidation(model, await this.readyOutcome(model, metadata), 'READY');
+  }
+
+  /** What a READY version of this file records: its metadata, input size, statistics and thresholds. */
+  private async readyOutcome(model: ModelVersionEntity, metadata: ModelMetadata): Promise<ValidationOutcome> {
     const [height, width] = metadata.inputSize;
     const snapshotId = model.snapshotId ?? (await this.snapshotFromMetadata(metadata, model.categoryId));
-    return this.finishValidation(
-      model,
-      {
-        status: ModelStatus.READY,
-        metadata: { ...metadata.props },
-        inputWidth: width,
-        inputHeight: height,
-        mean: [...metadata.mean],
-        std: [...metadata.std],
-        scoreStats: { ...metadata.scoreStats },
-        mapStats: { ...metadata.mapStats },
-        imageScoreRule: metadata.props.image_score_rule ?? IMAGE_SCORE_RULE,
-        proposedThreshold: metadata.proposedThreshold,
-        threshold: model.threshold ?? metadata.proposedThreshold,
-        snapshotId,
-        validatedAt: new Date(),
-      },
-      'READY',
-    );
+    return {
+      status: ModelStatus.READY,
+      metadata: { ...metadata.props },
+      inputWidth: width,
+      inputHeight: height,
+      mean: [...metadata.mean],
+      std: [...metadata.std],
+      scoreStats: { ...metadata.scoreStats },
+      mapStats: { ...metadata.mapStats },
+      imageScoreRule: metadata.props.image_score_rule ?? IMAGE_SCORE_RULE,
+      proposedThreshold: metadata.proposedThreshold,
+      threshold: model.threshold ?? metadata.proposedThreshold,
+      snapshotId,
+      validatedAt: new Date(),
+    };
   }
 
   /** The training snapshot named in the metadata's training_data, when it is one of this category's. */
@@ -305,9 +341,9 @@ export class ModelService {
     kind: ModelEventKind,
   ): Promise<ModelVersionEntity> {
     // Only a row still VALIDATING changes: a start-up that took it for abandoned has the last word.
-    await this.db.models.finishValidation(model.id, outcome);
+    const changed = await this.db.models.finishValidation(model.id, outcome);
     const updated = await this.db.models.get(model.id);
-    if (updated.status !== ModelStatus.VALIDATING) this.publish(updated, kind);
+    if (changed) this.publish(updated, kind);
     return updated;
   }
 
@@ -393,7 +429,10 @@ export class ModelService {
     return this.db.models.pageOfCategory(categoryId.toLowerCase(), page);
   }
 
-  /** At start: versions left VALIDATING by a process that stopped mid-validation become FAILED. */
+  /**
+   * At start: versions left VALIDATING by a process that stopped mid-validation become FAILED;
+   * not those whose accuracy guard evaluation is still QUEUED or RUNNING.
+   */
   async failAbandonedValidations(): Promise<number> {
     const failed = await this.db.models.failValidationsOlderThan(ABANDONED_VALIDATION_MINUTES);
     for (const model of failed) {

@@ -141,6 +141,13 @@ export class EvaluationEntity {
   @Column({ name: 'pro_curve', type: 'jsonb', nullable: true })
   proCurve!: StoredCurvePoint[] | null;
 
+  /**
+   * Set on an accuracy guard's evaluation (an INT8 version checked against an fp32 one): the id
+   * of the reference evaluation whose metrics it must match. Kept when that row is deleted.
+   */
+  @Column({ name: 'accuracy_guard_of', type: 'uuid', nullable: true })
+  accuracyGuardOf!: string | null;
+
   /** Why it FAILED, readable. */
   @Column({ type: 'text', nullable: true })
   error!: string | null;

@@ -12,6 +12,8 @@ export interface NewEvaluation {
   auproLimit: number;
   imageScoreRule: string;
   requestedBy: string | null;
+  /** An accuracy guard's evaluation: the reference evaluation; its model must be VALIDATING, not READY. */
+  accuracyGuardOf?: string | null;
 }
 
 /** Filters of the evaluation list, already checked (ids are lowercase UUIDs). */
@@ -86,19 +88,21 @@ export class EvaluationRepository {
 
   /**
    * Inserts a QUEUED evaluation of a READY model on a snapshot, with the snapshot's TEST image
-   * count as its total; null if the model is not READY or either is gone. Share-locks the model
-   * and the snapshot: a deletion running now either waits for this row or makes it fail.
+   * count as its total; null if the model is not READY or either is gone. An accuracy guard's
+   * evaluation (`accuracyGuardOf`) is of a VALIDATING model instead. Share-locks the model and
+   * the snapshot: a deletion running now either waits for this row or makes it fail.
    */
   async insertQueued(evaluation: NewEvaluation): Promise<{ id: string; total: number } | null> {
     const created = await queryRows<{ id: string; total: number }>(
       this.manager,
-      `INSERT INTO evaluation (id, model_id, category_id, snapshot_id, total, aupro_limit, image_score_rule, requested_by)
+      `INSERT INTO evaluation (id, model_id, category_id, snapshot_id, total, aupro_limit, image_score_rule, requested_by, accuracy_guard_of)
        SELECT $1, model.id, model.category_id, snapshot.id,
               (SELECT count(*) FROM snapshot_image member JOIN image ON image.id = member.image_id
                 WHERE member.snapshot_id = snapshot.id AND image.split = 'TEST'),
-              $4, $5, $6
+              $4, $5, $6, $7
          FROM model_version model, snapshot
-        WHERE model.id = $2 AND model.status = 'READY' AND snapshot.id = $3
+        WHERE model.id = $2 AND snapshot.id = $3
+          AND model.status = (CASE WHEN $7::uuid IS NULL THEN 'READY' ELSE 'VALIDATING' END)::model_status
           FOR SHARE OF model, snapshot
        RETURNING id, total`,
       [
@@ -108,6 +112,7 @@ export class EvaluationRepository {
         evaluation.auproLimit,
         evaluation.imageScoreRule,
         evaluation.requestedBy,
+        evaluation.accuracyGuardOf ?? null,
       ],
     );
     const row = created[0];
@@ -152,12 +157,33 @@ export class EvaluationRepository {
     return rows.length > 0;
   }
 
-  /** RUNNING → FAILED with the message. */
-  async failIfRunning(id: string, message: string): Promise<void> {
-    await this.manager.query(
-      `UPDATE evaluation SET status = 'FAILED', error = $2, finished_at = now(), updated_at = now() WHERE id = $1 AND status = 'RUNNING'`,
+  /** RUNNING → FAILED with the message; false if it was not RUNNING. */
+  async failIfRunning(id: string, message: string): Promise<boolean> {
+    const rows = await queryRows<{ id: string }>(
+      this.manager,
+      `UPDATE evaluation SET status = 'FAILED', error = $2, finished_at = now(), updated_at = now()
+        WHERE id = $1 AND status = 'RUNNING' RETURNING id`,
       [id, message],
     );
+    return rows.length > 0;
+  }
+
+  /**
+   * The evaluation an INT8 version of the category is compared with: a SUCCEEDED evaluation of
+   * a READY version without `quantization` metadata (fp32) whose snapshot still exists, the
+   * category's active version's newest one first, else the newest of any such version.
+   */
+  findAccuracyReference(categoryId: string): Promise<EvaluationEntity | null> {
+    return this.repository
+      .createQueryBuilder('evaluation')
+      .innerJoin('evaluation.model', 'model')
+      .where('evaluation.categoryId = :categoryId', { categoryId })
+      .andWhere(`evaluation.status = 'SUCCEEDED' AND evaluation.snapshotId IS NOT NULL`)
+      .andWhere(`model.status = 'READY' AND (model.metadata ->> 'quantization') IS NULL`)
+      .orderBy('model.isActive', 'DESC')
+      .addOrderBy('evaluation.createdAt', 'DESC')
+      .addOrderBy('evaluation.id', 'DESC')
+      .getOne();
   }
 
   /**

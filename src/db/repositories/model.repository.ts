@@ -115,15 +115,16 @@ export class ModelRepository {
 
   /**
    * Records a validation's outcome, only while the row is still VALIDATING (a start-up that took
-   * it for abandoned has the last word).
+   * it for abandoned has the last word); false if it was not.
    */
-  async finishValidation(id: string, outcome: ValidationOutcome): Promise<void> {
-    await this.repository
+  async finishValidation(id: string, outcome: ValidationOutcome): Promise<boolean> {
+    const result = await this.repository
       .createQueryBuilder()
       .update(ModelVersionEntity)
       .set(outcome)
       .where('id = :id AND status = :status', { id, status: ModelStatus.VALIDATING })
       .execute();
+    return (result.affected ?? 0) > 0;
   }
 
   /** Within a transaction: one activation per category at a time, until the transaction ends. */
@@ -153,7 +154,11 @@ export class ModelRepository {
     await this.repository.update({ id }, { threshold });
   }
 
-  /** Versions left VALIDATING for longer than `minutes` (their process stopped mid-validation) become FAILED. */
+  /**
+   * Versions left VALIDATING for longer than `minutes` (their process stopped mid-validation)
+   * become FAILED; not those whose accuracy guard evaluation is QUEUED or RUNNING (the
+   * evaluation jobs' recovery carries those on, and its end decides).
+   */
   failValidationsOlderThan(minutes: number): Promise<Array<{ id: string; categoryId: string }>> {
     return queryRows<{ id: string; categoryId: string }>(
       this.manager,
@@ -161,6 +166,10 @@ export class ModelRepository {
           SET status = 'FAILED', failure_code = 'VALIDATION_INTERRUPTED', validated_at = now(),
               failure_reason = 'validation was interrupted (the server stopped); register the file again'
         WHERE status = 'VALIDATING' AND created_at < now() - make_interval(mins => $1)
+          AND NOT EXISTS (
+                SELECT 1 FROM evaluation guard
+                 WHERE guard.model_id = model_version.id AND guard.accuracy_guard_of IS NOT NULL
+                   AND guard.status IN ('QUEUED', 'RUNNING'))
         RETURNING id, category_id AS "categoryId"`,
       [minutes],
     );
