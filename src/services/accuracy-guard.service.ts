@@ -109,6 +109,8 @@ export class AccuracyGuard implements AccuracyGuardSettlement {
         model,
         `the reference evaluation ${referenceId} was deleted before the accuracy guard's evaluation ${evaluation.id} finished; register the file again`,
       );
+    // Kept when it fails too: its input size and map statistics draw its guard evaluation's heatmaps.
+    const described = await this.host.readyOutcome(model, metadata);
     const comparison = compareAccuracy(metricsOf(reference), metricsOf(evaluation), this.tolerancePoints);
     if (!comparison.passed) {
       const drops = comparison.failures.map(describeDrop).join(', ');
@@ -116,10 +118,10 @@ export class AccuracyGuard implements AccuracyGuardSettlement {
         tx,
         model,
         `${drops} against evaluation ${reference.id} of ${await this.describeModel(tx, reference.modelId)}; tolerance ${this.tolerancePoints} points`,
+        described,
       );
     }
-    const outcome = await this.host.readyOutcome(model, metadata);
-    if (!(await tx.models.finishValidation(model.id, outcome))) return null;
+    if (!(await tx.models.finishValidation(model.id, described))) return null;
     const ready = await tx.models.get(model.id);
     this.logger.info(
       { modelId: model.id, evaluationId: evaluation.id, referenceEvaluationId: reference.id },
@@ -155,8 +157,14 @@ export class AccuracyGuard implements AccuracyGuardSettlement {
     return { evaluation, model };
   }
 
-  private async fail(tx: Repositories, model: ModelVersionEntity, reason: string): Promise<AfterCommit | null> {
+  private async fail(
+    tx: Repositories,
+    model: ModelVersionEntity,
+    reason: string,
+    described?: ValidationOutcome,
+  ): Promise<AfterCommit | null> {
     const changed = await tx.models.finishValidation(model.id, {
+      ...described,
       status: ModelStatus.FAILED,
       failureCode: ErrorCode.ACCURACY_GUARD,
       failureReason: reason,

@@ -263,4 +263,17 @@ test('an INT8 file whose maps degraded: its guard evaluation measures the drop a
   expect(
     await clients.admin.errorCode('mutation($id: ID!) { activateModel(id: $id) { id } }', { id: registered.id }),
   ).toBe('MODEL_NOT_READY');
+  // What was measured stays viewable: the version keeps its description, so its guard
+  // evaluation's heatmaps and overlays are drawn like any evaluation's.
+  expect(failed.inputWidth).toBe(32);
+  const { evaluation } = await clients.viewer.data<{
+    evaluation: { images: { edges: Array<{ node: { heatmapUrl: string; overlayUrl: string } }> } };
+  }>('query($id: ID!) { evaluation(id: $id) { images(first: 1) { edges { node { heatmapUrl overlayUrl } } } } }', {
+    id: guard?.id,
+  });
+  const [first] = evaluation.images.edges;
+  for (const url of [first?.node.heatmapUrl, first?.node.overlayUrl]) {
+    const response = await fetch(url as string);
+    expect([response.status, response.headers.get('content-type')]).toEqual([200, 'image/png']);
+  }
 });
