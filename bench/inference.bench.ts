@@ -10,7 +10,17 @@
  * when there is none), --seconds <s> per measurement (default 15), --workers <n> the service's
  * INFERENCE_WORKERS (default 1), --models demo,full (default both), --json <file> (default
  * bench/out/inference.json). INFERENCE_* variables set for this command reach the service
- * (e.g. INFERENCE_THREAD_NICE=0), except those the bench sets itself.
+ * (e.g. INFERENCE_THREAD_NICE=0, INFERENCE_RESIZE=sharp-linear), except those the bench sets
+ * itself.
+ *
+ * --resize pil-bilinear,sharp-linear adds a section before the models' measurements: the
+ * service's pre-processing (src/inference/preprocess-pool.ts with PREPROCESS_WORKERS threads,
+ * default 1: decode, resize to the model's input, normalise, exactly what ModelRunner runs for
+ * every inspection and evaluation image) of generated images of --resize-sizes (default
+ * 256,1024,4096, squares) with each method, interleaved: rounds alternate the methods (and their
+ * order); each round times sequential images (latency), 8 images in flight (throughput) and the
+ * resize alone on the decoded image. Ratios are first method ÷ second. --resize-only skips the
+ * models' measurements (the models' files still give the input sizes).
  *
  * Raw: one InferenceSession in this process using every core (graph optimisation "all",
  * sequential, intra-op threads = available cores, no spinning: the options of the service's
@@ -40,10 +50,20 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { loadConfig } from '../src/config/config';
 import { describeOnnxFile } from '../src/inference';
+import {
+  decodeRgb,
+  RESIZE_METHODS,
+  resizeRgbPilBilinear,
+  resizeRgbSharpLinear,
+  type ResizeMethod,
+} from '../src/inference/preprocess';
+import { PreprocessPool } from '../src/inference/preprocess-pool';
 import {
   busyPercent,
   Client,
+  generatedImages,
   prepareCategory,
   readCpuTimes,
   startInfrastructure,
@@ -69,6 +89,11 @@ interface Options {
   seconds: number;
   workers: number;
   json: string;
+  /** Resize methods to compare (--resize); empty: no pre-processing section. */
+  resize: ResizeMethod[];
+  /** Square sizes of the images the pre-processing section resizes (--resize-sizes). */
+  resizeSizes: number[];
+  resizeOnly: boolean;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -83,7 +108,18 @@ function parseOptions(argv: readonly string[]): Options {
   const models = (value('--models') ?? 'demo,full').split(',');
   if (!models.every((model): model is 'demo' | 'full' => model === 'demo' || model === 'full'))
     throw new Error('--models takes demo, full or demo,full');
+  const resize = (value('--resize') ?? '').split(',').filter((method) => method.length > 0);
+  if (!resize.every((method): method is ResizeMethod => (RESIZE_METHODS as readonly string[]).includes(method)))
+    throw new Error(`--resize takes a comma-separated list of ${RESIZE_METHODS.join(', ')}`);
+  const resizeSizes = (value('--resize-sizes') ?? '256,1024,4096').split(',').map(Number);
+  if (!resizeSizes.every((size) => Number.isInteger(size) && size >= 32 && size <= 4096))
+    throw new Error('--resize-sizes takes square sizes from 32 to 4096, comma-separated');
+  const resizeOnly = argv.includes('--resize-only');
+  if (resizeOnly && resize.length === 0) throw new Error('--resize-only needs --resize');
   return {
+    resize,
+    resizeSizes,
+    resizeOnly,
     models,
     demo: path.resolve(value('--demo') ?? path.join(PROJECT_ROOT, 'models', 'demo', 'model.onnx')),
     full: value('--full') ? path.resolve(value('--full') as string) : findFullModel(),
@@ -557,6 +593,185 @@ function table(reports: readonly ModelReport[]): string {
   return rows.join('\n');
 }
 
+// ---------------------------------------------------------------------------------------------
+// The service's pre-processing with each resize method (--resize)
+// ---------------------------------------------------------------------------------------------
+
+/** Images in flight in the throughput part of a pre-processing round. */
+const RESIZE_CONCURRENCY = 8;
+/** Rounds per image size; the methods alternate within each, their order alternating too. */
+const RESIZE_ROUNDS = 4;
+/** Generated images per size (the rounds cycle through them). */
+const RESIZE_IMAGES = 4;
+
+interface ResizeMethodResult {
+  method: ResizeMethod;
+  /** One image at a time through the pool: decode, resize, normalise (ms). */
+  latencyP50: number;
+  latencyP99: number;
+  latencyRuns: number;
+  /** RESIZE_CONCURRENCY images in flight through the pool (images/s over the summed rounds). */
+  throughput: number;
+  throughputImages: number;
+  /** The resize alone of an already decoded image, on the bench's main thread (ms, median). */
+  resizeOnlyP50: number;
+}
+
+interface ResizeReport {
+  imageSize: number;
+  inputSize: readonly [number, number];
+  threads: number;
+  results: ResizeMethodResult[];
+  /**
+   * First method ÷ second (null with one method): latency and resize > 1 mean the first is
+   * slower, throughput < 1; resizeOnlyP50 null when the image already has the input size.
+   */
+  ratios: { latencyP50: number; throughput: number; resizeOnlyP50: number | null } | null;
+  cpu: {
+    /** The machine's CPU busy share (/proc/stat) over the measurement. */
+    busyPercent: number | null;
+    /** This process's CPU time (every thread: main, pre-processing worker, libvips) ÷ wall time. */
+    processCpuPercent: number;
+    seconds: number;
+    loadAverageStart: number[];
+    loadAverageEnd: number[];
+  };
+}
+
+async function benchResize(
+  methods: readonly ResizeMethod[],
+  imageSize: number,
+  inputSize: readonly [number, number],
+  seconds: number,
+): Promise<ResizeReport> {
+  const config = loadConfig({});
+  const threads =
+    process.env.PREPROCESS_WORKERS !== undefined
+      ? Number(process.env.PREPROCESS_WORKERS)
+      : config.inspections.preprocessWorkers;
+  const images = await generatedImages({ size: imageSize, count: RESIZE_IMAGES, seed: 23 });
+  const decoded = await Promise.all(images.map((bytes) => decodeRgb(bytes, config.datasets.imageMaxPixels)));
+  const [height, width] = inputSize;
+  const options = (resize: ResizeMethod) => ({
+    inputSize,
+    mean: [0.485, 0.456, 0.406] as const,
+    std: [0.229, 0.224, 0.225] as const,
+    resize,
+    maxPixels: config.datasets.imageMaxPixels,
+  });
+  const pool = new PreprocessPool(threads);
+  const samples = new Map(
+    methods.map((method) => [
+      method,
+      { latency: [] as number[], resizeOnly: [] as number[], throughputImages: 0, throughputMs: 0 },
+    ]),
+  );
+  const cpuAtStart = readCpuTimes();
+  const processCpuAtStart = process.cpuUsage();
+  const loadAverageStart = os.loadavg();
+  const started = performance.now();
+  try {
+    for (const method of methods) await pool.preprocess(images[0] as Buffer, options(method)); // warm
+    const partMs = (seconds * 1000) / RESIZE_ROUNDS / 3;
+    let next = 0;
+    for (let round = 0; round < RESIZE_ROUNDS; round++) {
+      const order = round % 2 === 0 ? methods : [...methods].reverse();
+      for (const method of order) {
+        const sample = samples.get(method) as NonNullable<ReturnType<typeof samples.get>>;
+        const settings = options(method);
+        let deadline = performance.now() + partMs;
+        for (let runs = 0; runs < 3 || performance.now() < deadline; runs++) {
+          const begun = performance.now();
+          await pool.preprocess(images[next++ % images.length] as Buffer, settings);
+          sample.latency.push(performance.now() - begun);
+        }
+        const begun = performance.now();
+        let done = 0;
+        await Promise.all(
+          Array.from({ length: RESIZE_CONCURRENCY }, async () => {
+            while (done < RESIZE_CONCURRENCY || performance.now() - begun < partMs) {
+              done += 1;
+              await pool.preprocess(images[next++ % images.length] as Buffer, settings);
+            }
+          }),
+        );
+        sample.throughputImages += done;
+        sample.throughputMs += performance.now() - begun;
+        deadline = performance.now() + partMs;
+        for (let runs = 0; runs < 3 || performance.now() < deadline; runs++) {
+          const image = decoded[next++ % decoded.length] as (typeof decoded)[number];
+          const begun = performance.now();
+          if (method === 'pil-bilinear') resizeRgbPilBilinear(image, width, height);
+          else await resizeRgbSharpLinear(image, width, height);
+          sample.resizeOnly.push(performance.now() - begun);
+        }
+      }
+    }
+  } finally {
+    await pool.close();
+  }
+  const wallSeconds = (performance.now() - started) / 1000;
+  const processCpu = process.cpuUsage(processCpuAtStart);
+  const results = methods.map((method): ResizeMethodResult => {
+    const sample = samples.get(method) as NonNullable<ReturnType<typeof samples.get>>;
+    return {
+      method,
+      latencyP50: percentile(sample.latency, 50),
+      latencyP99: percentile(sample.latency, 99),
+      latencyRuns: sample.latency.length,
+      throughput: (1000 * sample.throughputImages) / sample.throughputMs,
+      throughputImages: sample.throughputImages,
+      resizeOnlyP50: percentile(sample.resizeOnly, 50),
+    };
+  });
+  const [first, second] = results;
+  return {
+    imageSize,
+    inputSize,
+    threads,
+    results,
+    ratios:
+      first && second
+        ? {
+            latencyP50: first.latencyP50 / second.latencyP50,
+            throughput: first.throughput / second.throughput,
+            resizeOnlyP50:
+              imageSize === inputSize[0] && imageSize === inputSize[1]
+                ? null
+                : first.resizeOnlyP50 / second.resizeOnlyP50,
+          }
+        : null,
+    cpu: {
+      busyPercent: busyPercent(cpuAtStart, readCpuTimes()),
+      processCpuPercent: (100 * (processCpu.user + processCpu.system)) / 1e6 / wallSeconds,
+      seconds: wallSeconds,
+      loadAverageStart,
+      loadAverageEnd: os.loadavg(),
+    },
+  };
+}
+
+function resizeTable(reports: readonly ResizeReport[]): string {
+  const rows = [
+    '| image → input | method | pre-process c=1 p50 / p99 (ms) | c=8 img/s | resize alone p50 (ms) | CPU busy / bench process CPU ÷ wall | load average |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const report of reports) {
+    const where = `${report.imageSize}² → ${report.inputSize.join('×')}`;
+    const cpu = `${report.cpu.busyPercent === null ? '?' : report.cpu.busyPercent.toFixed(0)} % / ${report.cpu.processCpuPercent.toFixed(0)} %`;
+    const load = `${report.cpu.loadAverageStart.map((load) => load.toFixed(2)).join(' ')} → ${report.cpu.loadAverageEnd.map((load) => load.toFixed(2)).join(' ')}`;
+    for (const result of report.results)
+      rows.push(
+        `| ${where} | ${result.method} | ${result.latencyP50.toFixed(2)} / ${result.latencyP99.toFixed(2)} | ${result.throughput.toFixed(1)} | ${result.resizeOnlyP50.toFixed(2)} | ${cpu} | ${load} |`,
+      );
+    if (report.ratios)
+      rows.push(
+        `| ${where} | **${report.results[0]?.method} ÷ ${report.results[1]?.method}** | **${report.ratios.latencyP50.toFixed(2)}×** | **${report.ratios.throughput.toFixed(2)}×** | ${report.ratios.resizeOnlyP50 === null ? '— (no resize)' : `**${report.ratios.resizeOnlyP50.toFixed(2)}×**`} | | |`,
+      );
+  }
+  return rows.join('\n');
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const loadAtStart = os.loadavg();
@@ -574,12 +789,34 @@ async function main(): Promise<void> {
   }
   if (models.length === 0) throw new Error('no model to benchmark');
 
-  const infrastructure = await startInfrastructure();
+  const resizeReports: ResizeReport[] = [];
+  if (options.resize.length > 0) {
+    const inputSizes = new Map<string, readonly [number, number]>();
+    for (const [, file] of models) {
+      const { inputSize } = describeOnnxFile(readFileSync(file)).metadata;
+      inputSizes.set(inputSize.join('×'), inputSize);
+    }
+    process.stdout.write(
+      `
+pre-processing (PreprocessPool), ${options.resize.join(' vs ')} interleaved, images ${options.resizeSizes.join(', ')}² → ${[...inputSizes.keys()].join(', ')}
+`,
+    );
+    for (const inputSize of inputSizes.values())
+      for (const imageSize of options.resizeSizes) {
+        const report = await benchResize(options.resize, imageSize, inputSize, options.seconds);
+        resizeReports.push(report);
+        process.stdout.write(`${resizeTable([report]).split('\n').slice(2).join('\n')}\n`);
+      }
+  }
+
   const reports: ModelReport[] = [];
-  try {
-    for (const [label, file] of models) reports.push(await benchModel(label, file, options, infrastructure.info));
-  } finally {
-    await infrastructure.stop();
+  if (!options.resizeOnly) {
+    const infrastructure = await startInfrastructure();
+    try {
+      for (const [label, file] of models) reports.push(await benchModel(label, file, options, infrastructure.info));
+    } finally {
+      await infrastructure.stop();
+    }
   }
 
   const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.availableParallelism()} (load average ${loadAtStart.map((load) => load.toFixed(2)).join(' ')} at the start, ${os
@@ -592,7 +829,12 @@ async function main(): Promise<void> {
   )
     .map(([name, value]) => `, ${name}=${value}`)
     .join('')}`;
-  process.stdout.write(`\n${machine}\n\n${table(reports)}\n`);
+  process.stdout.write(`\n${machine}\n`);
+  if (resizeReports.length > 0)
+    process.stdout.write(
+      `\npre-processing, PREPROCESS_WORKERS=${resizeReports[0]?.threads} (the service's pool, decode + resize + normalise)\n\n${resizeTable(resizeReports)}\n`,
+    );
+  if (reports.length > 0) process.stdout.write(`\n${table(reports)}\n`);
   for (const report of reports) {
     const { measurements: m, serverStagesP50: stages } = report;
     process.stdout.write(
@@ -611,7 +853,7 @@ async function main(): Promise<void> {
   mkdirSync(path.dirname(options.json), { recursive: true });
   writeFileSync(
     options.json,
-    `${JSON.stringify({ machine, date: new Date().toISOString(), seconds: options.seconds, workers: options.workers, reports }, null, 2)}\n`,
+    `${JSON.stringify({ machine, date: new Date().toISOString(), seconds: options.seconds, workers: options.workers, reports, resize: resizeReports }, null, 2)}\n`,
   );
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), options.json)}\n`);
 }

@@ -178,6 +178,25 @@ export function busyPercent(
   return 100 * (1 - (end.idle - start.idle) / (end.total - start.total));
 }
 
+/** `count` generated normal TEST images (`size`² PNG, the generator's `seed`), as bytes. */
+export async function generatedImages(images: { size: number; count: number; seed: number }): Promise<Buffer[]> {
+  const directory = mkdtempSync(path.join(os.tmpdir(), 'bench-images-'));
+  try {
+    const summary = await writeMvtecCategory({
+      outDir: directory,
+      category: 'bench',
+      seed: images.seed,
+      size: images.size,
+      trainCount: 0,
+      testGoodCount: images.count,
+      testDefectCount: 0,
+    });
+    return summary.files.map((file) => readFileSync(path.join(summary.categoryDir, file.imagePath)));
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
 /**
  * A category with `count` generated TEST images (`size`², the generator's `seed`), uploaded and
  * confirmed, and the model registered and activated; returns their ids and the image bytes.
@@ -197,42 +216,27 @@ export async function prepareCategory(
     { d: dataset.createDataset.id },
   );
   const categoryId = category.createCategory.id;
-  const directory = mkdtempSync(path.join(os.tmpdir(), 'bench-images-'));
   const imageIds: string[] = [];
   const files: Buffer[] = [];
-  try {
-    const summary = await writeMvtecCategory({
-      outDir: directory,
-      category: 'bench',
-      seed: images.seed,
-      size: images.size,
-      trainCount: 0,
-      testGoodCount: images.count,
-      testDefectCount: 0,
-    });
-    for (const file of summary.files) {
-      const bytes = readFileSync(path.join(summary.categoryDir, file.imagePath));
-      const targets = await client.request<{ requestImageUploads: UploadTarget[] }>(
-        'mutation($input: RequestImageUploadsInput!) { requestImageUploads(input: $input) { uploadId url headers { name value } } }',
-        {
-          input: {
-            categoryId,
-            split: 'TEST',
-            files: [{ filename: 'x.png', contentType: 'image/png', byteSize: bytes.length, sha256: sha256(bytes) }],
-          },
+  for (const bytes of await generatedImages(images)) {
+    const targets = await client.request<{ requestImageUploads: UploadTarget[] }>(
+      'mutation($input: RequestImageUploadsInput!) { requestImageUploads(input: $input) { uploadId url headers { name value } } }',
+      {
+        input: {
+          categoryId,
+          split: 'TEST',
+          files: [{ filename: 'x.png', contentType: 'image/png', byteSize: bytes.length, sha256: sha256(bytes) }],
         },
-      );
-      const target = targets.requestImageUploads[0] as UploadTarget;
-      await put(target.url, target.headers, bytes);
-      const confirmed = await client.request<{ confirmImageUploads: { images: Array<{ id: string }> } }>(
-        'mutation($ids: [ID!]!) { confirmImageUploads(uploadIds: $ids) { images { id } } }',
-        { ids: [target.uploadId] },
-      );
-      imageIds.push((confirmed.confirmImageUploads.images[0] as { id: string }).id);
-      files.push(bytes);
-    }
-  } finally {
-    rmSync(directory, { recursive: true, force: true });
+      },
+    );
+    const target = targets.requestImageUploads[0] as UploadTarget;
+    await put(target.url, target.headers, bytes);
+    const confirmed = await client.request<{ confirmImageUploads: { images: Array<{ id: string }> } }>(
+      'mutation($ids: [ID!]!) { confirmImageUploads(uploadIds: $ids) { images { id } } }',
+      { ids: [target.uploadId] },
+    );
+    imageIds.push((confirmed.confirmImageUploads.images[0] as { id: string }).id);
+    files.push(bytes);
   }
   const modelBytes = readFileSync(modelPath);
   const upload = await client.request<{ requestModelUpload: UploadTarget }>(

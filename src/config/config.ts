@@ -136,7 +136,13 @@ export const configSchema = z
     INFERENCE_MAX_QUEUE_DELAY_MS: z.coerce.number().min(0).max(1000).default(2),
     INFERENCE_MAX_QUEUE_LENGTH: positiveInt.default(64),
     INFERENCE_TIMEOUT_MS: positiveInt.default(30_000),
-    INFERENCE_RESIZE: z.enum(['sharp-linear', 'pil-bilinear']).default('sharp-linear'),
+    /**
+     * How images are resized to the model input (src/inference/preprocess.ts): `pil-bilinear`, the
+     * trainer's Pillow resize bit for bit, in the PREPROCESS_WORKERS threads (on the event loop with
+     * PREPROCESS_WORKERS=0); `sharp-linear`, opt-in: libvips' linear kernel, faster on large images
+     * but a few grey levels off the trainer's tensors.
+     */
+    INFERENCE_RESIZE: z.enum(['sharp-linear', 'pil-bilinear']).default('pil-bilinear'),
 
     EVALUATION_BATCH_SIZE: positiveInt.max(256).default(16),
     EVALUATION_JOB_EXPIRE_SECONDS: positiveInt.max(23 * 3600).default(6 * 3600),

@@ -14,7 +14,11 @@ export interface PreprocessedInput {
 
 /**
  * Decoding and pre-processing (src/inference/preprocess.ts `preprocessImage`, `decodeRgb`) in
- * worker threads, so that the event loop only moves bytes: with `threads` 0, on the calling thread.
+ * worker threads, so that the event loop only moves bytes. That includes the default
+ * `pil-bilinear` resize, synchronous JavaScript (~8–15 ms for 1024², ~110–150 ms for 12–17 MP):
+ * every inspection and evaluation image is pre-processed through this pool (ModelRunner).
+ * With `threads` 0 (PREPROCESS_WORKERS=0, an explicit opt-in) everything runs on the calling
+ * thread, the `pil-bilinear` resize blocking its event loop.
  * Throws ImageValidationError (INVALID_IMAGE, IMAGE_TOO_LARGE) as preprocessImage does.
  */
 export class PreprocessPool {
@@ -28,7 +32,8 @@ export class PreprocessPool {
             minThreads: threads,
             maxThreads: threads,
             idleTimeout: Number.POSITIVE_INFINITY,
-            // Most of a task is sharp's own (libuv) threads: a few at once keep them busy.
+            // Decoding (and the opt-in sharp-linear resize) runs on sharp's own (libuv) threads: a
+            // few tasks at once keep them busy while this thread runs another's pil-bilinear resize.
             concurrentTasksPerWorker: 4,
           })
         : null;

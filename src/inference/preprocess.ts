@@ -5,10 +5,12 @@ import type { RgbTriple } from './model-contract';
 /**
  * How the decoded image is resized to the model input (see src/inference/README.md for the
  * measured distance of each to the Python trainer's tensors):
- * - `sharp-linear`: libvips `linear` kernel in sharp's thread pool; does not block the event
- *   loop; a few grey levels from PIL on noisy downscales, more on upscales.
- * - `pil-bilinear`: a TypeScript port of Pillow's BILINEAR resample (the trainer's); the same
- *   bytes as the trainer, at the cost of running on the calling thread (~40 ms for 1024² → 256²).
+ * - `pil-bilinear` (the default): a TypeScript port of Pillow's BILINEAR resample (the
+ *   trainer's); the same bytes as the trainer. Synchronous JavaScript on the calling thread
+ *   (~8–15 ms for a 1024² image): the service calls it in a PreprocessPool thread
+ *   (preprocess-pool.ts), never on the event loop unless PREPROCESS_WORKERS is 0.
+ * - `sharp-linear` (opt-in): libvips `linear` kernel in sharp's thread pool; faster on large
+ *   images, but a few grey levels from PIL on noisy downscales, more on upscales.
  */
 export type ResizeMethod = 'sharp-linear' | 'pil-bilinear';
 
@@ -27,6 +29,7 @@ export interface ModelInputOptions {
   readonly inputSize: readonly [height: number, width: number];
   readonly mean: RgbTriple;
   readonly std: RgbTriple;
+  /** Default `pil-bilinear` (DEFAULT_RESIZE_METHOD). */
   readonly resize?: ResizeMethod;
 }
 
@@ -210,11 +213,16 @@ export async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<R
   };
 }
 
-/** Resize to the model input, normalise: the trainer's pre-processing of a decoded image. */
+export const DEFAULT_RESIZE_METHOD: ResizeMethod = 'pil-bilinear';
+
+/**
+ * Resize to the model input, normalise: the trainer's pre-processing of a decoded image. With
+ * `pil-bilinear` (the default) the resize is synchronous work on the calling thread.
+ */
 export async function toModelInput(original: RgbImage, options: ModelInputOptions): Promise<Float32Array> {
   const [height, width] = options.inputSize;
   const resized =
-    (options.resize ?? 'sharp-linear') === 'pil-bilinear'
+    (options.resize ?? DEFAULT_RESIZE_METHOD) === 'pil-bilinear'
       ? resizeRgbPilBilinear(original, width, height)
       : await resizeRgbSharpLinear(original, width, height);
   return normalizeToChw(resized, options.mean, options.std);

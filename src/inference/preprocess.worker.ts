@@ -1,7 +1,8 @@
 /**
  * Piscina worker of the PreprocessPool: image bytes → the model's tensor (decoded, resized,
- * normalised) or the decoded RGB pixels, off the event loop (sharp's pipeline set-up, the BMP
- * decoder and the normalisation are synchronous work on the calling thread).
+ * normalised) or the decoded RGB pixels, off the event loop (the default pil-bilinear resize,
+ * sharp's pipeline set-up, the BMP decoder and the normalisation are synchronous work on the
+ * calling thread).
  */
 import { ImageValidationError } from '../images/image-bytes';
 import { decodeRgb, preprocessImage, type PreprocessOptions, type RgbImage } from './preprocess';

@@ -66,7 +66,7 @@ beforeAll(async () => {
     .sort();
   testImageCount = generated.files.filter((file) => file.split === 'test').length;
   server = await startTestServer({
-    env: { IMPORT_ROOTS: root, EVALUATION_BATCH_SIZE: String(BATCH_SIZE), INFERENCE_RESIZE: 'pil-bilinear' },
+    env: { IMPORT_ROOTS: root, EVALUATION_BATCH_SIZE: String(BATCH_SIZE) },
   });
   clients = await createClients(server);
   probe = new StorageProbe(server);

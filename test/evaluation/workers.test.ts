@@ -158,7 +158,6 @@ beforeAll(async () => {
       JOB_WORKERS_IN_PROCESS: 'false',
       EVALUATION_BATCH_SIZE: String(BATCH_SIZE),
       EVALUATION_RECOVERY_INTERVAL_SECONDS: '1',
-      INFERENCE_RESIZE: 'pil-bilinear',
     },
   });
   clients = await createClients(server);

@@ -54,12 +54,11 @@ let foldBytes: Buffer;
 let demoModel: ModelVersion;
 
 beforeAll(async () => {
-  // The trainer's own resize (Pillow BILINEAR), so that the service's tensors equal the fixtures'.
+  // The default resize is the trainer's own (Pillow BILINEAR): the service's tensors equal the fixtures'.
   server = await startTestServer({
     env: {
       INSPECT_BATCH_MAX_IMAGES: String(BATCH_MAX),
       MODEL_MAX_BYTES: String(MODEL_MAX_BYTES),
-      INFERENCE_RESIZE: 'pil-bilinear',
     },
   });
   clients = await createClients(server);

@@ -11,7 +11,7 @@ test('model, inspection and inference settings have their documented defaults', 
   expect(config.inspections).toEqual({
     batchMaxImages: 32,
     maxInFlight: 64,
-    resize: 'sharp-linear',
+    resize: 'pil-bilinear',
     datasetImageCacheBytes: 64 * 1024 * 1024,
     preprocessWorkers: 1,
   });
@@ -35,7 +35,7 @@ test('SEED_DEMO, providers and the resize method are parsed; impossible values a
     'cuda',
     'cpu',
   ]);
-  expect(loadConfig({ INFERENCE_RESIZE: 'pil-bilinear' }).inspections.resize).toBe('pil-bilinear');
+  expect(loadConfig({ INFERENCE_RESIZE: 'sharp-linear' }).inspections.resize).toBe('sharp-linear');
 
   let thrown: unknown;
   try {

@@ -103,12 +103,12 @@ describe('InspectionService.inspect', () => {
 
     const { engine, runner } = services.inspection;
     const loaded = await runner.load(model);
-    // The service's defaults: INFERENCE_RESIZE sharp-linear, IMAGE_MAX_PIXELS 50 000 000.
+    // The service's defaults: INFERENCE_RESIZE pil-bilinear, IMAGE_MAX_PIXELS 50 000 000.
     const { tensor } = await preprocessImage(imageBytes[0] as Buffer, {
       inputSize: loaded.inputSize,
       mean: loaded.metadata.mean,
       std: loaded.metadata.std,
-      resize: 'sharp-linear',
+      resize: 'pil-bilinear',
       maxPixels: 50_000_000,
     });
     const expected = await engine.infer(loaded.key, tensor);
