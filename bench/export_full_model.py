@@ -6,7 +6,8 @@ the weights.
 
 `training.bench_cpu` exports the same graph but with empty score statistics, which the service
 refuses (docs/model-contract.md requires them); here they are measured on random inputs, so the
-file is a valid contract model. The output path matches `models/**/*.full.onnx` (git-ignored).
+file is a valid contract model (``training.gpu_check.export_random_weights``, which the GPU check
+uses for the same model). The output path matches `models/**/*.full.onnx` (git-ignored).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from training.checkpoint import Calibration, CheckpointInfo  # noqa: E402
-from training.export import export  # noqa: E402
+from training.gpu_check import export_random_weights  # noqa: E402
 from training.model import ASTMFR, ModelConfig, count_parameters  # noqa: E402
 
 
@@ -33,12 +33,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = ASTMFR(ModelConfig()).eval()
-    with torch.no_grad():
-        maps, scores = model(torch.randn(2, 3, *model.config.input_size))
-    calibration = Calibration.from_normal_predictions(scores.numpy(), maps.numpy())
-    info = CheckpointInfo("benchmark", {"source": "random weights (bench/export_full_model.py)", "seed": 0}, calibration)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    path = export(model, info, args.out)
+    path = export_random_weights(model, args.out, "random weights (bench/export_full_model.py)")
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, {count_parameters(model):,} parameters)")
 
 
