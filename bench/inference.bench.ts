@@ -13,6 +13,13 @@
  * (e.g. INFERENCE_THREAD_NICE=0, INFERENCE_RESIZE=sharp-linear), except those the bench sets
  * itself.
  *
+ * --models full,full-int8 (--full-int8 <onnx>, default: the first models/**\/*.int8.full.onnx, made by
+ * `bench/export_full_model.py --int8`) adds a precision section before the models' measurements:
+ * the fp32 and the INT8 file's raw `session.run` at batch 1 and 8, in pairs whose order alternates
+ * (ratio of the medians, target INT8 ÷ fp32 ≤ 0.5 at batch 1 on CPU), and the Spearman rank
+ * correlation of their image scores on the same 64 random inputs; each model is then measured
+ * through the service as usual.
+ *
  * --resize pil-bilinear,sharp-linear adds a section before the models' measurements: the
  * service's pre-processing (src/inference/preprocess-pool.ts with PREPROCESS_WORKERS threads,
  * default 1: decode, resize to the model's input, normalise, exactly what ModelRunner runs for
@@ -82,10 +89,14 @@ const INSPECT_BATCH_IMAGES = 32;
 /** Latency pairs measured at least, however long they take: a median of fewer says little. */
 const MIN_LATENCY_PAIRS = 25;
 
+type ModelChoice = 'demo' | 'full' | 'full-int8';
+const MODEL_CHOICES: readonly ModelChoice[] = ['demo', 'full', 'full-int8'];
+
 interface Options {
-  models: Array<'demo' | 'full'>;
+  models: ModelChoice[];
   demo: string;
   full: string | null;
+  fullInt8: string | null;
   seconds: number;
   workers: number;
   json: string;
@@ -106,8 +117,8 @@ function parseOptions(argv: readonly string[]): Options {
   const workers = Number(value('--workers') ?? 1);
   if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a positive integer');
   const models = (value('--models') ?? 'demo,full').split(',');
-  if (!models.every((model): model is 'demo' | 'full' => model === 'demo' || model === 'full'))
-    throw new Error('--models takes demo, full or demo,full');
+  if (!models.every((model): model is ModelChoice => (MODEL_CHOICES as readonly string[]).includes(model)))
+    throw new Error(`--models takes a comma-separated list of ${MODEL_CHOICES.join(', ')}`);
   const resize = (value('--resize') ?? '').split(',').filter((method) => method.length > 0);
   if (!resize.every((method): method is ResizeMethod => (RESIZE_METHODS as readonly string[]).includes(method)))
     throw new Error(`--resize takes a comma-separated list of ${RESIZE_METHODS.join(', ')}`);
@@ -122,18 +133,19 @@ function parseOptions(argv: readonly string[]): Options {
     resizeOnly,
     models,
     demo: path.resolve(value('--demo') ?? path.join(PROJECT_ROOT, 'models', 'demo', 'model.onnx')),
-    full: value('--full') ? path.resolve(value('--full') as string) : findFullModel(),
+    full: value('--full') ? path.resolve(value('--full') as string) : findFullModel('fp32'),
+    fullInt8: value('--full-int8') ? path.resolve(value('--full-int8') as string) : findFullModel('int8'),
     seconds,
     workers,
     json: path.resolve(value('--json') ?? path.join(PROJECT_ROOT, 'bench', 'out', 'inference.json')),
   };
 }
 
-function findFullModel(): string | null {
+function findFullModel(precision: 'fp32' | 'int8'): string | null {
   const directory = path.join(PROJECT_ROOT, 'models');
   if (!existsSync(directory)) return null;
   const found = (readdirSync(directory, { recursive: true, encoding: 'utf8' }) as string[])
-    .filter((entry) => entry.endsWith('.full.onnx'))
+    .filter((entry) => entry.endsWith('.full.onnx') && entry.endsWith('.int8.full.onnx') === (precision === 'int8'))
     .sort();
   return found[0] ? path.join(directory, found[0]) : null;
 }
@@ -165,6 +177,12 @@ class RawSession {
     const data = new Float32Array(batch * 3 * height * width);
     for (let i = 0; i < data.length; i++) data[i] = Math.random() * 4 - 2;
     return new ort.Tensor('float32', data, [batch, 3, height, width]);
+  }
+
+  /** The image scores of one `session.run`. */
+  async scores(tensor: ort.Tensor): Promise<Float32Array> {
+    const outputs = await this.session.run({ image: tensor });
+    return outputs.score?.data as Float32Array;
   }
 
   /** Milliseconds of one `session.run`. */
@@ -200,6 +218,115 @@ async function sweepBatchSizes(raw: RawSession, budgetMs: number): Promise<Batch
   }
   const best = batched.reduce((a, b) => (b.throughput > a.throughput ? b : a));
   return { batched, best: { batchSize: best.batchSize, throughput: best.throughput } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// fp32 against INT8 (--models full,full-int8)
+// ---------------------------------------------------------------------------------------------
+
+const PRECISION_BATCHES = [1, 8];
+const RANK_INPUTS = 64;
+
+interface PrecisionReport {
+  fp32: string;
+  int8: string;
+  batches: Array<{ batchSize: number; pairs: number; fp32P50: number; int8P50: number; ratio: number }>;
+  /** Spearman rank correlation of the two files' image scores on the same random inputs. */
+  scoreRankCorrelation: number;
+  maxAbsScoreDifference: number;
+  cpu: { busyPercent: number | null; loadAverage: number[] };
+}
+
+/** Ranks (1-based, ties averaged) for Spearman's correlation. */
+function ranks(values: readonly number[]): number[] {
+  const order = values.map((value, index) => ({ value, index })).sort((a, b) => a.value - b.value);
+  const result = new Array<number>(values.length);
+  for (let start = 0; start < order.length;) {
+    let end = start;
+    while (end + 1 < order.length && order[end + 1]?.value === order[start]?.value) end++;
+    for (let k = start; k <= end; k++) result[(order[k] as { index: number }).index] = (start + end) / 2 + 1;
+    start = end + 1;
+  }
+  return result;
+}
+
+function pearson(a: readonly number[], b: readonly number[]): number {
+  const meanA = sum(a) / a.length;
+  const meanB = sum(b) / b.length;
+  let covariance = 0;
+  let varianceA = 0;
+  let varianceB = 0;
+  for (let i = 0; i < a.length; i++) {
+    const da = (a[i] as number) - meanA;
+    const db = (b[i] as number) - meanB;
+    covariance += da * db;
+    varianceA += da * da;
+    varianceB += db * db;
+  }
+  return covariance / Math.sqrt(varianceA * varianceB);
+}
+
+async function benchPrecision(fp32File: string, int8File: string, seconds: number): Promise<PrecisionReport> {
+  const { inputSize } = describeOnnxFile(readFileSync(fp32File)).metadata;
+  const fp32 = await RawSession.create(fp32File, inputSize);
+  const int8 = await RawSession.create(int8File, inputSize);
+  const cpuStart = readCpuTimes();
+  try {
+    const batches: PrecisionReport['batches'] = [];
+    for (const batchSize of PRECISION_BATCHES) {
+      const tensor = fp32.tensor(batchSize);
+      await fp32.time(tensor);
+      await int8.time(tensor);
+      const fp32Times: number[] = [];
+      const int8Times: number[] = [];
+      const deadline = performance.now() + (seconds * 1000) / PRECISION_BATCHES.length;
+      // Pairs, the first of each alternating: a load change hits both sides alike.
+      while (fp32Times.length < 5 || performance.now() < deadline) {
+        if (fp32Times.length % 2 === 0) {
+          fp32Times.push(await fp32.time(tensor));
+          int8Times.push(await int8.time(tensor));
+        } else {
+          int8Times.push(await int8.time(tensor));
+          fp32Times.push(await fp32.time(tensor));
+        }
+      }
+      const fp32P50 = percentile(fp32Times, 50) / batchSize;
+      const int8P50 = percentile(int8Times, 50) / batchSize;
+      batches.push({ batchSize, pairs: fp32Times.length, fp32P50, int8P50, ratio: int8P50 / fp32P50 });
+    }
+    const fp32Scores: number[] = [];
+    const int8Scores: number[] = [];
+    for (let done = 0; done < RANK_INPUTS; done += 8) {
+      const tensor = fp32.tensor(8);
+      fp32Scores.push(...(await fp32.scores(tensor)));
+      int8Scores.push(...(await int8.scores(tensor)));
+    }
+    return {
+      fp32: path.relative(PROJECT_ROOT, fp32File),
+      int8: path.relative(PROJECT_ROOT, int8File),
+      batches,
+      scoreRankCorrelation: pearson(ranks(fp32Scores), ranks(int8Scores)),
+      maxAbsScoreDifference: Math.max(
+        ...fp32Scores.map((score, index) => Math.abs(score - (int8Scores[index] as number))),
+      ),
+      cpu: { busyPercent: busyPercent(cpuStart, readCpuTimes()), loadAverage: os.loadavg() },
+    };
+  } finally {
+    await fp32.release();
+    await int8.release();
+  }
+}
+
+function precisionTable(report: PrecisionReport): string {
+  const rows = [
+    '| batch | pairs | fp32 ms/image (p50) | INT8 ms/image (p50) | INT8 ÷ fp32 (target ≤ 0.5) |',
+    '|---|---|---|---|---|',
+    ...report.batches.map(
+      (entry) =>
+        `| ${entry.batchSize} | ${entry.pairs} | ${entry.fp32P50.toFixed(1)} | ${entry.int8P50.toFixed(1)} | ${entry.ratio.toFixed(3)} |`,
+    ),
+  ];
+  return `${rows.join('\n')}\n\nimage scores on ${RANK_INPUTS} random inputs: Spearman ${report.scoreRankCorrelation.toFixed(4)}, max |INT8 − fp32| ${report.maxAbsScoreDifference.toPrecision(3)}; CPU busy ${report.cpu.busyPercent === null ? 'unknown' : `${report.cpu.busyPercent.toFixed(0)} %`}, load average ${report.cpu.loadAverage.map((load) => load.toFixed(2)).join(' ')}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -787,7 +914,23 @@ async function main(): Promise<void> {
         'full-size model not found (`.venv-training/bin/python bench/export_full_model.py`, or --full <onnx>); skipped\n',
       );
   }
+  if (options.models.includes('full-int8')) {
+    if (options.fullInt8 && existsSync(options.fullInt8)) models.push(['full-size AST-MFR INT8', options.fullInt8]);
+    else
+      process.stdout.write(
+        'full-size INT8 model not found (`.venv-training/bin/python bench/export_full_model.py --int8`, or --full-int8 <onnx>); skipped\n',
+      );
+  }
   if (models.length === 0) throw new Error('no model to benchmark');
+
+  let precision: PrecisionReport | null = null;
+  const fp32Model = models.find(([label]) => label === 'full-size AST-MFR')?.[1];
+  const int8Model = models.find(([label]) => label === 'full-size AST-MFR INT8')?.[1];
+  if (fp32Model && int8Model) {
+    process.stdout.write(`\nfp32 against INT8, raw session.run, interleaved pairs\n`);
+    precision = await benchPrecision(fp32Model, int8Model, options.seconds);
+    process.stdout.write(`${precisionTable(precision)}\n`);
+  }
 
   const resizeReports: ResizeReport[] = [];
   if (options.resize.length > 0) {
@@ -834,6 +977,7 @@ pre-processing (PreprocessPool), ${options.resize.join(' vs ')} interleaved, ima
     process.stdout.write(
       `\npre-processing, PREPROCESS_WORKERS=${resizeReports[0]?.threads} (the service's pool, decode + resize + normalise)\n\n${resizeTable(resizeReports)}\n`,
     );
+  if (precision) process.stdout.write(`\nfull-size AST-MFR, fp32 against INT8 (raw)\n\n${precisionTable(precision)}\n`);
   if (reports.length > 0) process.stdout.write(`\n${table(reports)}\n`);
   for (const report of reports) {
     const { measurements: m, serverStagesP50: stages } = report;
@@ -853,7 +997,7 @@ pre-processing (PreprocessPool), ${options.resize.join(' vs ')} interleaved, ima
   mkdirSync(path.dirname(options.json), { recursive: true });
   writeFileSync(
     options.json,
-    `${JSON.stringify({ machine, date: new Date().toISOString(), seconds: options.seconds, workers: options.workers, reports, resize: resizeReports }, null, 2)}\n`,
+    `${JSON.stringify({ machine, date: new Date().toISOString(), seconds: options.seconds, workers: options.workers, reports, resize: resizeReports, precision }, null, 2)}\n`,
   );
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), options.json)}\n`);
 }

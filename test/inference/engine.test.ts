@@ -86,6 +86,21 @@ describe('InferenceEngine: outputs', () => {
       });
     }
   });
+
+  const int8File = modelFile && modelFile.replace(/\.onnx$/, '.int8.onnx');
+  const withInt8 = manifest && int8File && existsSync(int8File) ? it : it.skip;
+  withInt8('serves the demo model’s INT8 twin (QDQ operators) with scores near the fp32 fixtures', async () => {
+    if (!manifest || !int8File) throw new Error('unreachable: the test is skipped without the INT8 file');
+    const demo = engine({ workers: 1 });
+    const loaded = await demo.loadModel('demo-int8', int8File);
+    expect(loaded.metadata.props.quantization).toBe('int8-qdq-static-per-channel');
+    const file = (name: string): Float32Array => readFloat32(path.join(MODEL_FIXTURES, name));
+    for (const fixtureCase of manifest.cases) {
+      const result = await demo.infer('demo-int8', file(fixtureCase.input.file));
+      // Int8 noise, not float32 noise: the trainer's guard measured at most 0.056 on image scores.
+      expect(Math.abs(result.score - (file(fixtureCase.score.file)[0] as number))).toBeLessThan(0.1);
+    }
+  });
 });
 
 describe('InferenceEngine: micro-batching', () => {

@@ -34,6 +34,13 @@ const EvaluationReportDocument = graphql(`
       mapWidth
       mapHeight
       imageScoreRule
+      accuracyGuardReference {
+        id
+        model {
+          name
+          version
+        }
+      }
       category {
         id
         name
@@ -130,6 +137,16 @@ export function EvaluationPage() {
         {evaluation.finishedAt ? ` · finished ${dateTime(evaluation.finishedAt)}` : ''}
         {evaluation.attempts > 1 ? ` · ${evaluation.attempts} attempts` : ''}
       </p>
+      {evaluation.accuracyGuardReference ? (
+        <p className="card" data-testid="accuracy-guard">
+          The accuracy guard of this INT8 version: it becomes READY only if its metrics stay within the tolerance of{' '}
+          <Link to={`/evaluations/${evaluation.accuracyGuardReference.id}`}>
+            the evaluation of {evaluation.accuracyGuardReference.model.name} v
+            {evaluation.accuracyGuardReference.model.version}
+          </Link>{' '}
+          on the same snapshot.
+        </p>
+      ) : null}
       <ProblemList error={report.error} />
       {isInProgress(status) ? (
         <EvaluationProgressCard
