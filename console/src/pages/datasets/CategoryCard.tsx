@@ -1,5 +1,6 @@
 import { Link } from 'react-router-dom';
 import type { DatasetsListQuery } from '../../gql/graphql';
+import { ActiveModelLabel } from './ActiveModelLabel';
 
 type Category = DatasetsListQuery['datasets']['edges'][number]['node']['categories'][number];
 
@@ -27,16 +28,7 @@ export function CategoryCard({ category }: { category: Category }) {
         )}
       </p>
       <p className="datasets-model" data-testid="active-model">
-        {category.activeModel ? (
-          <>
-            Active model{' '}
-            <strong>
-              {category.activeModel.name} v{category.activeModel.version}
-            </strong>
-          </>
-        ) : (
-          <span className="muted">No active model</span>
-        )}
+        <ActiveModelLabel model={category.activeModel} />
       </p>
       <Link className="datasets-open" to={`/categories/${category.id}`}>
         Browse images →

@@ -8,6 +8,7 @@ import { ImageFilterBar } from './ImageFilterBar';
 import { ImageGrid } from './ImageGrid';
 import { filtersFromParams, filtersToParams, type ImageFilters } from './image-filters';
 import './datasets.css';
+import { ActiveModelLabel } from './ActiveModelLabel';
 
 const CategoryImagesCategoryDocument = graphql(`
   query CategoryImagesCategory($id: ID!) {
@@ -90,16 +91,7 @@ function CategoryHeader({ category }: { category: Category }) {
             Test <strong data-testid="split-count-test">{category.testCount}</strong>
           </span>
           <span>
-            {category.activeModel ? (
-              <>
-                Active model{' '}
-                <strong>
-                  {category.activeModel.name} v{category.activeModel.version}
-                </strong>
-              </>
-            ) : (
-              <span className="muted">No active model</span>
-            )}
+            <ActiveModelLabel model={category.activeModel} />
           </span>
         </p>
       </div>

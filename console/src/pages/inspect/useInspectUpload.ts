@@ -9,12 +9,7 @@ import { imageContentType } from '../../api/image-types';
 const InspectRequestUploadDocument = graphql(`
   mutation InspectRequestUpload($input: RequestInspectionUploadInput!) {
     requestInspectionUpload(input: $input) {
-      uploadId
-      url
-      headers {
-        name
-        value
-      }
+      ...PresignedUploadTarget
     }
   }
 `);

@@ -11,12 +11,7 @@ import { modelNameFromFilename, parseThreshold } from './model-form';
 const RequestModelUploadDocument = graphql(`
   mutation ModelsRequestUpload($input: RequestModelUploadInput!) {
     requestModelUpload(input: $input) {
-      uploadId
-      url
-      headers {
-        name
-        value
-      }
+      ...PresignedUploadTarget
     }
   }
 `);

@@ -10,12 +10,7 @@ import { fileIdentity, fileIndexOfArgument, IN_PROGRESS, type UploadItem } from 
 const UploadRequestTargetsDocument = graphql(`
   mutation UploadRequestTargets($input: RequestImageUploadsInput!) {
     requestImageUploads(input: $input) {
-      uploadId
-      url
-      headers {
-        name
-        value
-      }
+      ...PresignedUploadTarget
     }
   }
 `);
