@@ -87,6 +87,19 @@ def test_demo_readme_reports_the_run(tmp_path: Path) -> None:
         "train_cpu_seconds": 60.0,
         "machine": "test machine",
         "generator_command": ["node", "gen.js", "--seed", "1"],
+        "int8": {
+            "shipped": True,
+            "mib": 0.7,
+            "calibration_images": 64,
+            "metrics": {
+                "fp32": {"image_auroc": 0.5, "pixel_auroc": 0.625, "aupro": 0.25},
+                "int8": {"image_auroc": 0.52, "pixel_auroc": 0.6248, "aupro": 0.2484},
+                "delta_points": {"image_auroc": 2.0, "pixel_auroc": -0.02, "aupro": -0.16},
+                "max_abs_score_diff": 0.05,
+                "score_spearman": 0.97,
+                "tolerance_points": 0.5,
+            },
+        },
     }
     write_readme(tmp_path / "README.md", facts)
     text = (tmp_path / "README.md").read_text()
@@ -94,3 +107,18 @@ def test_demo_readme_reports_the_run(tmp_path: Path) -> None:
         assert expected in text
     assert "`node gen.js --seed 1`" in text and "7 epochs" in text and "1,234 parameters" in text
     assert "1.5 min wall-clock / 1.0 min CPU time" in text
+    assert "| AUPRO | 0.2500 | 0.2484 | -0.16 |" in text and "calibrated on 64" in text
+
+
+def test_demo_readme_int8_section_is_rewritten_alone(tmp_path: Path) -> None:
+    from training.demo import INT8_FILE_ROW, INT8_SECTION, rewrite_int8_section
+
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# Demo\n\n| `model.pt` | its PyTorch checkpoint, so `python -m training.verify models/demo/model.onnx` works |\n"
+    )
+    rewrite_int8_section(readme, {"shipped": False})
+    first = readme.read_text()
+    assert INT8_FILE_ROW in first and INT8_SECTION in first and "Not shipped" in first
+    rewrite_int8_section(readme, {"shipped": False})
+    assert readme.read_text() == first  # the section is replaced, not appended again
