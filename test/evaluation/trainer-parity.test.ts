@@ -129,16 +129,6 @@ function maxScoreDifference(scores: Record<string, number>): number {
   );
 }
 
-function summary(run: ServiceRun): Record<string, number | string[] | null> {
-  return {
-    imageAuroc: run.evaluation.imageAuroc,
-    pixelAuroc: run.evaluation.pixelAuroc,
-    aupro: run.evaluation.aupro,
-    maxScoreDifference: maxScoreDifference(run.scores),
-    swappedPairs: swappedPairs(run.scores),
-  };
-}
-
 beforeAll(async () => {
   golden = JSON.parse(await readFile(GOLDEN_PATH, 'utf8')) as Golden;
   root = path.join(process.env.TEST_TMP_DIR ?? '/tmp', uniqueName('trainer-parity-'));
@@ -212,11 +202,6 @@ test('with the opt-in INFERENCE_RESIZE=sharp-linear the scores move (and the met
   });
   clients = await createClients(server);
   const sharpLinear = await evaluateOnce();
-  console.log(
-    `trainer: ${JSON.stringify({ imageAuroc: golden.trainer.image_auroc, pixelAuroc: golden.trainer.pixel_auroc, aupro: golden.trainer.aupro })}\n` +
-      `service, pil-bilinear (default): ${JSON.stringify(summary(defaults))}\n` +
-      `service, sharp-linear: ${JSON.stringify(summary(sharpLinear))}`,
-  );
   // Measured on this category: scores moved by up to 0.043 (the frameworks agree to 2e-6), 8
   // good/defective pairs swapped order (in both directions: image AUROC happened to stay 0.73),
   // pixel AUROC 0.8703 and AUPRO 0.5283 against the trainer's 0.8725 and 0.5220. Asserted with

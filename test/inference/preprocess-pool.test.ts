@@ -96,7 +96,6 @@ test('with the default settings the event loop keeps turning while a 12 MP image
     expect({ ...measured, poolStallBelowHalfTheResize: inPool.stallMs < 0.5 * resizeMs }).toMatchObject({
       poolStallBelowHalfTheResize: true,
     });
-    console.log(`pil-bilinear resize 12 MP → 256²: ${JSON.stringify(measured)}`);
   } finally {
     await pool.close();
     await onLoop.close();
