@@ -4,9 +4,11 @@
  * @type {import('jest').Config}
  */
 module.exports = {
-  ...require('./jest.config.js'),
+  testEnvironment: '<rootDir>/test/support/node-realm-environment.js',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/browser/tsconfig.json' }] },
   testMatch: ['<rootDir>/test/browser/**/*.browser.ts'],
+  globalSetup: '<rootDir>/test/support/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   testTimeout: 180000,
   maxWorkers: 1,
 };

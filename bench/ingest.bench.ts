@@ -11,7 +11,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startEmbeddedPostgres } from '../src/embedded/postgres';
@@ -19,6 +18,7 @@ import { startEmbeddedS3 } from '../src/embedded/s3';
 import { mapConcurrently } from '../src/utils/concurrency';
 import { ObjectStore } from '../src/storage/object-store';
 import { writeMvtecCategory } from '../src/synthetic/mvtec-generator';
+import { freePort } from './service';
 
 const PROJECT_ROOT = resolve(__dirname, '..', '..');
 const CONCURRENCY = 8;
@@ -39,17 +39,6 @@ function parseOptions(argv: readonly string[]): Options {
     return parsed;
   };
   return { images: value('--images', 500), size: value('--size', 256) };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 interface Sample {

@@ -23,7 +23,8 @@ export interface InfrastructureInfo {
   s3: { endpoint: string; accessKeyId: string; secretAccessKey: string };
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);

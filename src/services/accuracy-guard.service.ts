@@ -10,9 +10,6 @@ import { compareAccuracy, describeDrop, type GuardMetrics } from '../metrics/acc
 /** The metadata_props key that marks an INT8 file (docs/model-contract.md); its value names the scheme. */
 export const QUANTIZATION_KEY = 'quantization';
 
-/** The trainer's own guard (training/quantize.py --tolerance) allows this much by default. */
-export const DEFAULT_ACCURACY_TOLERANCE_POINTS = 0.5;
-
 /** Whether the file's metadata_props make it an INT8 file. */
 export function isQuantized(props: Readonly<Record<string, string>>): boolean {
   return Object.prototype.hasOwnProperty.call(props, QUANTIZATION_KEY);

@@ -12,7 +12,7 @@ import type { AppPubSub, Topics } from '../pubsub/pubsub';
 import { objectKeys } from '../storage/object-keys';
 import type { ObjectStore } from '../storage/object-store';
 import { isUuid } from '../utils/ids';
-import { AccuracyGuard, DEFAULT_ACCURACY_TOLERANCE_POINTS, isQuantized } from './accuracy-guard.service';
+import { AccuracyGuard, isQuantized } from './accuracy-guard.service';
 import type { CategoryService } from './category.service';
 import type { ModelLoaderService } from './model-loader.service';
 import { PresignedUploads, type UploadKind, type UploadTargetInfo } from './presigned-upload.service';
@@ -25,8 +25,8 @@ const ABANDONED_VALIDATION_MINUTES = 15;
 export interface ModelSettings {
   maxBytes: number;
   uploadUrlExpirySeconds: number;
-  /** MODEL_ACCURACY_TOLERANCE_POINTS: the largest metric drop the INT8 accuracy guard allows; default 0.5. */
-  accuracyTolerancePoints?: number;
+  /** MODEL_ACCURACY_TOLERANCE_POINTS: the largest metric drop the INT8 accuracy guard allows. */
+  accuracyTolerancePoints: number;
 }
 
 export interface RequestModelUpload {
@@ -133,7 +133,7 @@ export class ModelService {
     this.uploads = new PresignedUploads(db, objectStore, modelUploadKind(settings), logger);
     this.accuracyGuard = new AccuracyGuard(
       db,
-      settings.accuracyTolerancePoints ?? DEFAULT_ACCURACY_TOLERANCE_POINTS,
+      settings.accuracyTolerancePoints,
       {
         readyOutcome: (model, metadata) => this.readyOutcome(model, metadata),
         publishOutcome: (model, kind) => this.publish(model, kind),

@@ -169,7 +169,7 @@ describe('model warm-up timeout (real services)', () => {
       categories,
       snapshots,
       pubSub,
-      { maxBytes: 64 * 1024 * 1024, uploadUrlExpirySeconds: 900 },
+      { maxBytes: 64 * 1024 * 1024, uploadUrlExpirySeconds: 900, accuracyTolerancePoints: 0.5 },
       logger,
     );
   });

@@ -1,10 +1,12 @@
 import { useMutation } from 'urql';
 import { graphql } from '../../gql';
-import type { ModelsListQuery } from '../../gql/graphql';
+import type { ModelStatus, ModelsListQuery } from '../../gql/graphql';
 import { useSession } from '../../session/session';
 import { ProblemList } from '../../ui/ProblemList';
 import { bytes, dateTime, score } from '../../ui/format';
 import { ThresholdEditor } from './ThresholdEditor';
+
+const STATUS_TONES: Record<ModelStatus, string> = { READY: 'tone-good', VALIDATING: 'tone-busy', FAILED: 'tone-bad' };
 
 export type ListedModel = ModelsListQuery['models']['edges'][number]['node'];
 
@@ -31,7 +33,7 @@ export function ModelRow({ model }: { model: ListedModel }) {
         <div className="muted models-subtext">{bytes(model.byteSize)}</div>
       </td>
       <td>
-        <span className={`badge models-status models-status-${model.status.toLowerCase()}`} data-testid="model-status">
+        <span className={`badge ${STATUS_TONES[model.status]}`} data-testid="model-status">
           {model.status}
         </span>
         {model.status === 'FAILED' ? (
