@@ -154,9 +154,11 @@ async function curveCanvas(chart: Locator): Promise<{ width: number; height: num
 
 /** naturalWidth of each thumbnail of a misclassified-images gallery, once all have loaded (or failed to). */
 async function thumbnailWidths(page: Page, testId: string): Promise<number[]> {
+  // A function, not a string: the page's CSP allows no eval.
   await page.waitForFunction(
-    `Array.from(document.querySelectorAll('[data-testid="${testId}"] img')).every((img) => img.complete)`,
-    undefined,
+    (id) =>
+      Array.from(document.querySelectorAll<HTMLImageElement>(`[data-testid="${id}"] img`)).every((img) => img.complete),
+    testId,
     { timeout: 30_000 },
   );
   return page
